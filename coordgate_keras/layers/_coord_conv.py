@@ -1,0 +1,50 @@
+"""Shared machinery of CoordConv1D/2D/3D (not public API)."""
+
+import keras
+
+from coordgate_keras.layers import _args
+from coordgate_keras.layers.add_coords import AddCoords
+
+
+class CoordConvMixin:
+    """Prepends `AddCoords` to a Keras `ConvND`; put it before the conv in the MRO."""
+
+    def _init_with_r(self, with_r):
+        self.with_r = _args.boolean(with_r, "with_r")
+
+    def build(self, input_shape):
+        channel_axis = -1 if self.data_format == "channels_last" else 1
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(
+                f"Invalid input shape for {type(self).__name__}. Expected a tensor of "
+                f"rank {self.rank + 2}. Received: input_shape={tuple(input_shape)}"
+            )
+        channels = input_shape[channel_axis]
+        if channels is None:
+            raise ValueError(
+                f"Invalid input shape for {type(self).__name__}. The channel "
+                f"dimension must be known. Received: input_shape={tuple(input_shape)}"
+            )
+        self.add_coords = AddCoords(
+            with_r=self.with_r,
+            data_format=self.data_format,
+            dtype=self.dtype_policy,
+            name="add_coords",
+        )
+        self.add_coords.build(input_shape)
+        augmented = list(input_shape)
+        augmented[channel_axis] = channels + self.rank + int(self.with_r)
+        super().build(tuple(augmented))
+        # The conv built itself for the augmented channels; the layer's own input
+        # is the un-augmented tensor.
+        self.input_spec = keras.InputSpec(
+            ndim=self.rank + 2, axes={channel_axis: channels}
+        )
+
+    def call(self, inputs):
+        return super().call(self.add_coords(inputs))
+
+    def get_config(self):
+        config = super().get_config()
+        config["with_r"] = self.with_r
+        return config

@@ -1,0 +1,48 @@
+import keras
+
+from coordgate_keras.layers._coord_conv import CoordConvMixin
+
+
+@keras.saving.register_keras_serializable(package="coordgate_keras")
+class CoordConv3D(CoordConvMixin, keras.layers.Conv3D):
+    """3D convolution over the input with 3 coordinate channel(s) appended.
+
+    `AddCoords` followed by `keras.layers.Conv3D`: the convolution sees, besides the
+    input channels, the normalised position (-1 to 1 along each spatial axis) of every
+    pixel, so its response can depend on where it is. Every argument of
+    `keras.layers.Conv3D` is accepted and behaves as there; the kernel has
+    `channels + 3 (+ 1 with with_r)` input channels.
+
+    Args:
+        filters: int, the number of output channels.
+        kernel_size: int or tuple of 3 ints, the convolution window.
+        with_r: bool. Also append the radius channel (see `AddCoords`).
+        **kwargs: every other argument of `keras.layers.Conv3D` (`strides`,
+            `padding`, `data_format`, `dilation_rate`, `groups`, `activation`,
+            `use_bias`, initializers, regularizers, constraints) and base layer
+            keyword arguments.
+
+    Call arguments:
+        inputs: a rank-5 tensor.
+
+    Input shape:
+        `(batch, d1, d2, d3, channels)` (or channels first).
+
+    Output shape:
+        as `keras.layers.Conv3D` with `filters` output channels.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from coordgate_keras.layers import CoordConv3D
+    >>> x = np.zeros((2, 8, 6, 4, 3), "float32")
+    >>> CoordConv3D(8, 3, padding="same")(x).shape[-1]
+    8
+
+    Reference:
+        - [Liu et al., 2018](https://arxiv.org/abs/1807.03247)
+    """
+
+    def __init__(self, filters, kernel_size, with_r=False, **kwargs):
+        super().__init__(filters=filters, kernel_size=kernel_size, **kwargs)
+        self._init_with_r(with_r)

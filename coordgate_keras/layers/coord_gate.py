@@ -1,0 +1,370 @@
+import math
+
+import keras
+from keras import ops
+
+from coordgate_keras.layers import _args, _coords
+
+ENCODINGS = ("mlp", "fourier", "map")
+
+
+class _TorchLinearBias(keras.initializers.Initializer):
+    """Uniform bias in +-1/sqrt(fan_in), PyTorch's `nn.Linear` default (not public)."""
+
+    def __init__(self, fan_in, seed=None):
+        self.fan_in = fan_in
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        bound = 1.0 / math.sqrt(self.fan_in)
+        return keras.random.uniform(
+            shape, minval=-bound, maxval=bound, dtype=dtype, seed=self.seed
+        )
+
+    def get_config(self):
+        return {"fan_in": self.fan_in, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="coordgate_keras")
+class CoordGate(keras.layers.Layer):
+    """Gates each channel of a feature map by a learned function of pixel position.
+
+    CoordGate (Howard, Norreys and Döpp, 2023) lets a convolutional network apply
+    position-dependent filtering at the cost of a standard convolution: an encoder
+    maps the normalised coordinates of every pixel to one gate value per channel,
+    the feature map is multiplied by that gate, and a 1×1 convolution mixes the
+    gated channels. Filters are thereby amplified or attenuated by position, like a
+    locally connected layer with far fewer parameters.
+
+    With the defaults the layer is the author's 'pos' CoordGate:
+    coordinates `u, v = linspace(-1, 1)` over rows and columns (`meshgrid(...,
+    indexing="ij")`); an encoder of `encoding_layers` Dense layers (`2 -> E`, then
+    `E -> E`, E the number of input channels) with no activation between them;
+    gate `G = relu(encoder(coords))` of shape `(H, W, E)`; output
+    `Conv1x1(x * G)` with bias, broadcast over the batch. 1D inputs use one
+    coordinate.
+
+    The gate depends on coordinates only, so it is computed once per call (not per
+    batch element) and, when the spatial size is static, folds to a constant in
+    exported graphs (`compute_gate` returns it). The "mlp" and "fourier" gates are
+    functions of normalised coordinates, so a trained layer runs at any size.
+
+    Initialisation: encoder kernels and biases are uniform in `+-1/sqrt(fan_in)`,
+    PyTorch's `nn.Linear` default and so the author's. Glorot kernels with zero
+    biases would make every channel's ReLU gate a half-plane through the image
+    centre (zero on half the image for every channel at once); random biases put
+    each channel's zero set elsewhere.
+
+    Args:
+        filters: int or None. Output channels of the 1×1 projection; None keeps the
+            number of input channels. Requires `use_projection=True`.
+        encoding_layers: int. Number of Dense layers in the encoder ("mlp",
+            "fourier"). Defaults to 2.
+        encoding: string. `"mlp"` (the paper's: Dense layers on the raw
+            coordinates), `"fourier"` (sin/cos features of the coordinates at
+            `num_frequencies` octaves before the Dense layers, so the gate can vary
+            non-monotonically; an affine encoder can only produce ramps) or
+            `"map"` (a free learnable gate on a coarse `map_size` grid, linearly
+            interpolated to the feature size, corners aligned).
+        encoding_units: int or None. Width of the hidden Dense layers; None uses
+            the number of input channels (the paper's choice).
+        hidden_activation: string, callable or None. Activation between encoder
+            Dense layers. Defaults to None (the paper's: none).
+        gate_activation: string, callable or None. Applied to the encoder output.
+            Defaults to `"relu"` (the paper's); `"sigmoid"` bounds the gate in
+            (0, 1); None leaves it linear.
+        use_projection: bool. Apply the 1×1 convolution after gating. Defaults
+            to True (the paper's).
+        num_frequencies: int. Octaves of the "fourier" encoding: features
+            `sin(2**k * pi * c)`, `cos(2**k * pi * c)` for `k < num_frequencies`,
+            plus the raw coordinates `c`.
+        map_size: int or tuple of ints (one per spatial axis). Grid of the "map"
+            encoding. Defaults to 8.
+        data_format: string, `"channels_last"` or `"channels_first"`.
+        kernel_initializer: initializer of the 1×1 projection kernel.
+        bias_initializer: initializer of the 1×1 projection bias.
+        encoder_initializer: initializer of the encoder kernels. Defaults to
+            uniform in `+-1/sqrt(fan_in)` (PyTorch's `nn.Linear`).
+        encoder_bias_initializer: initializer of the encoder biases; None means
+            uniform in `+-1/sqrt(fan_in)` of each Dense layer.
+        map_initializer: initializer of the "map" gate. Defaults to ones.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: a rank-3 `(batch, length, channels)` or rank-4
+            `(batch, height, width, channels)` tensor (channels first with
+            `data_format="channels_first"`).
+
+    Input shape:
+        `(batch, *spatial, channels)`.
+
+    Output shape:
+        `(batch, *spatial, filters or channels)`.
+
+    Example:
+
+    >>> import keras
+    >>> from coordgate_keras.layers import CoordGate
+    >>> inputs = keras.Input((64, 48, 16))
+    >>> outputs = CoordGate(encoding_layers=2)(inputs)
+    >>> tuple(outputs.shape)
+    (None, 64, 48, 16)
+
+    Reference:
+        - [Howard, Norreys and Döpp, 2023](https://arxiv.org/abs/2401.04680)
+    """
+
+    def __init__(
+        self,
+        filters=None,
+        encoding_layers=2,
+        encoding="mlp",
+        encoding_units=None,
+        hidden_activation=None,
+        gate_activation="relu",
+        use_projection=True,
+        num_frequencies=6,
+        map_size=8,
+        data_format=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        encoder_initializer=None,
+        encoder_bias_initializer=None,
+        map_initializer="ones",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        # === Argument checks ===
+        self.filters = _args.positive_int(filters, "filters", allow_none=True)
+        self.encoding_layers = _args.positive_int(encoding_layers, "encoding_layers")
+        if encoding not in ENCODINGS:
+            raise ValueError(
+                "Invalid value for argument `encoding`. Expected one of "
+                f"{ENCODINGS}. Received: encoding={encoding!r}"
+            )
+        self.encoding = encoding
+        self.encoding_units = _args.positive_int(
+            encoding_units, "encoding_units", allow_none=True
+        )
+        self.hidden_activation = _args.activation(
+            hidden_activation, "hidden_activation"
+        )
+        self.gate_activation = _args.activation(gate_activation, "gate_activation")
+        _args.boolean(use_projection, "use_projection")
+        if filters is not None and not use_projection:
+            raise ValueError(
+                "Invalid value for argument `filters`. Changing the number of "
+                "channels needs the 1x1 projection: pass `filters=None` or "
+                f"`use_projection=True`. Received: filters={filters!r} with "
+                "use_projection=False"
+            )
+        self.use_projection = use_projection
+        self.num_frequencies = _args.positive_int(num_frequencies, "num_frequencies")
+        if isinstance(map_size, (list, tuple)):
+            if not map_size or len(map_size) > 2:
+                raise ValueError(
+                    "Invalid value for argument `map_size`. Expected an integer "
+                    "or a tuple of 1 or 2 integers >= 2. "
+                    f"Received: map_size={map_size!r}"
+                )
+            map_size = tuple(map_size)
+        for m in map_size if isinstance(map_size, tuple) else (map_size,):
+            if isinstance(m, bool) or not isinstance(m, int) or m < 2:
+                raise ValueError(
+                    "Invalid value for argument `map_size`. Expected an integer "
+                    "or a tuple of 1 or 2 integers >= 2. "
+                    f"Received: map_size={map_size!r}"
+                )
+        self.map_size = map_size
+        self.data_format = _args.data_format(data_format)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        if encoder_initializer is None:
+            # U(+-1/sqrt(fan_in)): PyTorch's kaiming_uniform(a=sqrt(5)) for Linear.
+            encoder_initializer = keras.initializers.VarianceScaling(
+                scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
+            )
+        self.encoder_initializer = keras.initializers.get(encoder_initializer)
+        self.encoder_bias_initializer = (
+            None
+            if encoder_bias_initializer is None
+            else keras.initializers.get(encoder_bias_initializer)
+        )
+        self.map_initializer = keras.initializers.get(map_initializer)
+
+    # === State ===
+
+    @property
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def build(self, input_shape):
+        if len(input_shape) not in (3, 4):
+            raise ValueError(
+                "Invalid input shape for CoordGate. Expected a rank-3 (batch, "
+                "length, channels) or rank-4 (batch, height, width, channels) "
+                f"tensor. Received: input_shape={tuple(input_shape)}"
+            )
+        channels = input_shape[self._channel_axis]
+        if channels is None:
+            raise ValueError(
+                "Invalid input shape for CoordGate. The channel dimension must be "
+                f"known. Received: input_shape={tuple(input_shape)}"
+            )
+        self.spatial_rank = len(input_shape) - 2
+        self.channels = channels
+        if self.encoding == "map":
+            map_size = self.map_size
+            if isinstance(map_size, int):
+                map_size = (map_size,) * self.spatial_rank
+            if len(map_size) != self.spatial_rank:
+                raise ValueError(
+                    "Invalid value for argument `map_size`. Expected one size per "
+                    f"spatial axis ({self.spatial_rank}) of the input. "
+                    f"Received: map_size={self.map_size!r} for "
+                    f"input_shape={tuple(input_shape)}"
+                )
+            self._map_size = map_size
+            self.gate_map = self.add_weight(
+                name="gate_map",
+                shape=map_size + (channels,),
+                initializer=self.map_initializer,
+            )
+        else:
+            features = self.spatial_rank
+            if self.encoding == "fourier":
+                features *= 1 + 2 * self.num_frequencies
+            units = self.encoding_units or channels
+            self.encoder_kernels, self.encoder_biases = [], []
+            for i in range(self.encoding_layers):
+                fan_in = features if i == 0 else units
+                fan_out = channels if i == self.encoding_layers - 1 else units
+                self.encoder_kernels.append(
+                    self.add_weight(
+                        name=f"encoder_kernel_{i}",
+                        shape=(fan_in, fan_out),
+                        initializer=self.encoder_initializer,
+                    )
+                )
+                self.encoder_biases.append(
+                    self.add_weight(
+                        name=f"encoder_bias_{i}",
+                        shape=(fan_out,),
+                        initializer=self.encoder_bias_initializer
+                        or _TorchLinearBias(fan_in),
+                    )
+                )
+        if self.use_projection:
+            conv = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D}[self.spatial_rank]
+            self.projection = conv(
+                self.filters or channels,
+                1,
+                data_format=self.data_format,
+                kernel_initializer=self.kernel_initializer,
+                bias_initializer=self.bias_initializer,
+                dtype=self.dtype_policy,
+                name="projection",
+            )
+            self.projection.build(input_shape)
+        self.input_spec = keras.InputSpec(
+            ndim=len(input_shape), axes={self._channel_axis: channels}
+        )
+
+    # === Forward ===
+
+    def compute_gate(self, spatial_shape):
+        """The gate at a given spatial size, shape `(*spatial_shape, channels)`.
+
+        Args:
+            spatial_shape: tuple of ints (or scalar tensors), `(length,)` or
+                `(height, width)`.
+
+        Returns:
+            A tensor in the layer's compute dtype, channels last whatever the
+            `data_format`, independent of the batch.
+        """
+        dtype = self.compute_dtype
+        spatial_shape = tuple(spatial_shape)
+        if self.encoding == "map":
+            gate = ops.cast(self.gate_map, dtype)
+            rows = ops.cast(
+                _coords.interpolation_matrix(spatial_shape[0], self._map_size[0]), dtype
+            )
+            gate = ops.tensordot(rows, gate, axes=1)
+            if self.spatial_rank == 2:
+                cols = ops.cast(
+                    _coords.interpolation_matrix(spatial_shape[1], self._map_size[1]),
+                    dtype,
+                )
+                gate = ops.einsum("wj,hjc->hwc", cols, gate)
+        else:
+            coords = ops.cast(_coords.coordinate_grid(spatial_shape), dtype)
+            if self.encoding == "fourier":
+                features = [coords]
+                for k in range(self.num_frequencies):
+                    scaled = coords * (math.pi * 2.0**k)
+                    features += [ops.sin(scaled), ops.cos(scaled)]
+                coords = ops.concatenate(features, axis=-1)
+            gate = coords
+            last = self.encoding_layers - 1
+            for i, (kernel, bias) in enumerate(
+                zip(self.encoder_kernels, self.encoder_biases)
+            ):
+                gate = ops.tensordot(gate, ops.cast(kernel, dtype), axes=1)
+                gate = gate + ops.cast(bias, dtype)
+                if i < last and self.hidden_activation is not None:
+                    gate = self.hidden_activation(gate)
+        if self.gate_activation is not None:
+            gate = self.gate_activation(gate)
+        return gate
+
+    def call(self, inputs):
+        ndim = len(inputs.shape)
+        axes = (
+            range(1, ndim - 1)
+            if self.data_format == "channels_last"
+            else range(2, ndim)
+        )
+        gate = self.compute_gate(_coords.spatial_sizes(inputs, list(axes)))
+        if self.data_format == "channels_first":
+            gate = ops.moveaxis(gate, -1, 0)
+        outputs = inputs * ops.cast(gate, inputs.dtype)
+        if self.use_projection:
+            outputs = self.projection(outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        output_shape = list(input_shape)
+        if self.filters is not None:
+            output_shape[self._channel_axis] = self.filters
+        return tuple(output_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        serialize = keras.initializers.serialize
+        config.update(
+            {
+                "filters": self.filters,
+                "encoding_layers": self.encoding_layers,
+                "encoding": self.encoding,
+                "encoding_units": self.encoding_units,
+                "hidden_activation": None
+                if self.hidden_activation is None
+                else keras.activations.serialize(self.hidden_activation),
+                "gate_activation": None
+                if self.gate_activation is None
+                else keras.activations.serialize(self.gate_activation),
+                "use_projection": self.use_projection,
+                "num_frequencies": self.num_frequencies,
+                "map_size": self.map_size,
+                "data_format": self.data_format,
+                "kernel_initializer": serialize(self.kernel_initializer),
+                "bias_initializer": serialize(self.bias_initializer),
+                "encoder_initializer": serialize(self.encoder_initializer),
+                "encoder_bias_initializer": None
+                if self.encoder_bias_initializer is None
+                else serialize(self.encoder_bias_initializer),
+                "map_initializer": serialize(self.map_initializer),
+            }
+        )
+        return config
