@@ -1,6 +1,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# On Ampere+ GPUs JAX runs float32 matmuls and convs in TF32 by default (~1e-3
+# relative error); the tests compare against float64 NumPy references, so ask for
+# true float32. Set in the environment so subprocesses inherit it.
+os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
