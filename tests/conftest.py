@@ -12,9 +12,8 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _reset_keras_state():
-    """Each test starts with the float32 policy and a fresh name scope."""
+    """Each test starts with the float32 policy and seeded generators."""
     keras.config.set_dtype_policy("float32")
     keras.utils.set_random_seed(0)
     yield
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()

@@ -1,0 +1,53 @@
+"""Machine description written next to every benchmark result."""
+
+import os
+import platform
+import shlex
+import sys
+
+
+def describe():
+    """Command line, CPU, load and library versions, as a dict."""
+    import numpy as np
+    import tensorflow as tf
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    cpu_model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "command": "python " + shlex.join(sys.argv),
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "gpu": [d.name for d in tf.config.list_physical_devices("GPU")] or None,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tensorflow": tf.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def markdown(env):
+    """The description as a short Markdown list."""
+    return "\n".join(
+        [
+            f"- Command: `{env['command']}`",
+            f"- CPU: {env['cpu_model']}, {env['cpus_usable']} usable of "
+            f"{env['cpu_count']} cores; load average at start "
+            f"{env['load_average_at_start']} (shared machine)",
+            f"- GPU: {env['gpu'] or 'none'}",
+            f"- Python {env['python']}, NumPy {env['numpy']}, TensorFlow "
+            f"{env['tensorflow']}, {env['platform']}",
+        ]
+    )

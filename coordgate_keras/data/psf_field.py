@@ -1,0 +1,346 @@
+"""A grid of point-spread functions covering an image."""
+
+import os
+
+import numpy as np
+
+from coordgate_keras.data import _checks, _io
+
+_FORMAT_VERSION = 1
+_SUM_TOLERANCE = 1e-4
+
+
+def axis_weights(num_pixels, num_nodes, positions=None):
+    """Bilinear (hat-function) interpolation weights along one image axis.
+
+    Node `i` sits at the centre of the `i`-th of `num_nodes` equal cells, i.e. at
+    pixel coordinate `(i + 0.5) * num_pixels / num_nodes - 0.5` (pixel centres are
+    integers). Between two nodes the weights are linear; outside the outermost
+    nodes the nearest node gets weight 1 (constant extrapolation). The weights are
+    non-negative and sum to 1 at every pixel.
+
+    Args:
+        num_pixels: int. Image size along the axis.
+        num_nodes: int. Number of PSF grid nodes along the axis.
+        positions: optional 1D array of (sub-)pixel coordinates. Defaults to
+            every pixel, `0 .. num_pixels - 1`.
+
+    Returns:
+        A float64 array of shape `(num_nodes, len(positions))`.
+    """
+    if positions is None:
+        positions = np.arange(num_pixels)
+    positions = np.asarray(positions, dtype=np.float64).reshape(-1)
+    weights = np.zeros((num_nodes, positions.size))
+    if num_nodes == 1:
+        weights[0] = 1.0
+        return weights
+    t = (positions + 0.5) * num_nodes / num_pixels - 0.5
+    t = np.clip(t, 0.0, num_nodes - 1.0)
+    lower = np.minimum(np.floor(t).astype(int), num_nodes - 2)
+    frac = t - lower
+    columns = np.arange(positions.size)
+    weights[lower, columns] = 1.0 - frac
+    weights[lower + 1, columns] = frac
+    return weights
+
+
+class PSFField:
+    """A regular grid of point-spread functions (PSFs) over an image.
+
+    The image is divided into `grid_rows x grid_cols` equal cells and PSF `(i, j)`
+    belongs to the centre of cell `(i, j)`. The PSF of any other source pixel is
+    the bilinear interpolation of the four surrounding grid PSFs (constant beyond
+    the outermost nodes); see `axis_weights`. Because the grid is defined in
+    fractions of the image, a field can blur images of any size unless
+    `image_shape` pins it to the sensor it was measured on.
+
+    Each PSF is a square, odd-sized, non-negative kernel that sums to 1; its
+    centre pixel `kernel_size // 2` is the optical axis of that source point.
+    Measured PSFs (e.g. from scanning a bead, as in MultiWienerNet) can be
+    plugged in with `PSFField(measured, normalize=True)` and stored with
+    `save`.
+
+    Args:
+        psfs: array-like of shape `(grid_rows, grid_cols, kernel_size,
+            kernel_size)`. Finite, non-negative values.
+        image_shape: optional tuple `(height, width)`. The image size the field
+            belongs to; if given, blurring images of another size is an error.
+            Defaults to `None` (any size).
+        normalize: bool. If `True`, each PSF is divided by its sum; if `False`
+            (default), each PSF must already sum to 1 (within 1e-4).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from coordgate_keras.data import PSFField
+    >>> psfs = np.zeros((2, 2, 3, 3))
+    >>> psfs[..., 1, 1] = 1.0  # identity PSFs
+    >>> field = PSFField(psfs)
+    >>> field.grid_shape, field.kernel_size
+    ((2, 2), 3)
+    """
+
+    def __init__(self, psfs, image_shape=None, normalize=False):
+        psfs = np.array(psfs, dtype=np.float64)
+        if psfs.ndim != 4 or psfs.shape[0] < 1 or psfs.shape[1] < 1:
+            raise _checks.invalid(
+                "psfs",
+                "an array of shape (grid_rows, grid_cols, kernel_size, kernel_size)",
+                f"psfs.shape={psfs.shape}",
+            )
+        if psfs.shape[2] != psfs.shape[3] or psfs.shape[2] % 2 == 0:
+            raise _checks.invalid(
+                "psfs",
+                "square PSFs of odd size (kernel_size x kernel_size, the centre "
+                "pixel being the optical axis)",
+                f"psfs.shape={psfs.shape}",
+            )
+        _checks.check_finite("psfs", psfs)
+        if psfs.min() < 0:
+            raise _checks.invalid(
+                "psfs",
+                "non-negative values (clip measured PSFs at zero after background "
+                "subtraction)",
+                f"psfs.min()={psfs.min():.6g}",
+            )
+        sums = psfs.sum(axis=(2, 3))
+        if normalize:
+            if sums.min() <= 0:
+                raise _checks.invalid(
+                    "psfs",
+                    "every PSF to have a positive sum so it can be normalised",
+                    f"a PSF with sum {sums.min():.6g}",
+                )
+            psfs = psfs / sums[..., None, None]
+        elif np.max(np.abs(sums - 1.0)) > _SUM_TOLERANCE:
+            raise _checks.invalid(
+                "psfs",
+                "each PSF to sum to 1 (pass `normalize=True` to rescale)",
+                f"PSF sums in [{sums.min():.6g}, {sums.max():.6g}]",
+            )
+        if image_shape is not None:
+            image_shape = _checks.check_shape_2d("image_shape", image_shape)
+        psfs.setflags(write=False)
+        self._psfs = psfs
+        self.image_shape = image_shape
+        if image_shape is not None:
+            self.check_image_shape(image_shape, name="image_shape")
+
+    # === Properties ===
+
+    @property
+    def psfs(self):
+        """Read-only float64 array `(grid_rows, grid_cols, k, k)`."""
+        return self._psfs
+
+    @property
+    def grid_shape(self):
+        return self._psfs.shape[:2]
+
+    @property
+    def kernel_size(self):
+        return self._psfs.shape[2]
+
+    @property
+    def radius(self):
+        return self._psfs.shape[2] // 2
+
+    def __repr__(self):
+        return (
+            f"PSFField(grid_shape={self.grid_shape}, kernel_size={self.kernel_size}, "
+            f"image_shape={self.image_shape})"
+        )
+
+    # === Geometry ===
+
+    def check_image_shape(self, image_shape, name="images"):
+        """Raises a `ValueError` if images of `image_shape` cannot be blurred.
+
+        Args:
+            image_shape: tuple `(height, width)`.
+            name: str. Argument name used in the error message.
+        """
+        height, width = image_shape
+        if self.image_shape is not None and tuple(image_shape) != self.image_shape:
+            raise _checks.invalid(
+                name,
+                f"images of height and width {self.image_shape}, the `image_shape` "
+                "of the PSF field",
+                f"height and width {tuple(image_shape)}",
+            )
+        if self.kernel_size > min(height, width):
+            raise _checks.invalid(
+                "psf_field",
+                f"PSFs no larger than the image (kernel_size <= {min(height, width)}"
+                f" for images of height and width {tuple(image_shape)})",
+                f"psf_field.kernel_size={self.kernel_size}",
+            )
+        if self.grid_shape[0] > height or self.grid_shape[1] > width:
+            raise _checks.invalid(
+                "psf_field",
+                "a PSF grid with at most one node per pixel (grid_shape <= "
+                f"{tuple(image_shape)})",
+                f"psf_field.grid_shape={self.grid_shape}",
+            )
+
+    def node_positions(self, image_shape):
+        """Pixel coordinates of the grid nodes for an image of `image_shape`.
+
+        Args:
+            image_shape: tuple `(height, width)`.
+
+        Returns:
+            Tuple `(rows, cols)` of float arrays of lengths `grid_rows` and
+            `grid_cols`.
+        """
+        (gy, gx), (height, width) = self.grid_shape, image_shape
+        rows = (np.arange(gy) + 0.5) * height / gy - 0.5
+        cols = (np.arange(gx) + 0.5) * width / gx - 0.5
+        return rows, cols
+
+    def interpolation_weights(self, image_shape):
+        """Bilinear weight maps `w_ij(p)` of every grid node.
+
+        Args:
+            image_shape: tuple `(height, width)`.
+
+        Returns:
+            A float64 array of shape `(grid_rows, grid_cols, height, width)`,
+            non-negative, summing to 1 over the grid axes at every pixel.
+        """
+        image_shape = _checks.check_shape_2d("image_shape", image_shape)
+        self.check_image_shape(image_shape, name="image_shape")
+        wy = axis_weights(image_shape[0], self.grid_shape[0])
+        wx = axis_weights(image_shape[1], self.grid_shape[1])
+        return wy[:, None, :, None] * wx[None, :, None, :]
+
+    def psf_at(self, row, col, image_shape):
+        """The interpolated PSF of source point `(row, col)`.
+
+        Args:
+            row: float. Pixel row, `0 <= row < height` (sub-pixel allowed).
+            col: float. Pixel column, `0 <= col < width`.
+            image_shape: tuple `(height, width)`.
+
+        Returns:
+            A float64 array `(kernel_size, kernel_size)` summing to 1.
+        """
+        image_shape = _checks.check_shape_2d("image_shape", image_shape)
+        self.check_image_shape(image_shape, name="image_shape")
+        if not (0 <= row < image_shape[0] and 0 <= col < image_shape[1]):
+            raise _checks.invalid(
+                "row, col",
+                f"a pixel inside the image of height and width {image_shape}",
+                f"row={row}, col={col}",
+            )
+        wy = axis_weights(image_shape[0], self.grid_shape[0], [row])[:, 0]
+        wx = axis_weights(image_shape[1], self.grid_shape[1], [col])[:, 0]
+        return np.einsum("i,j,ijab->ab", wy, wx, self._psfs)
+
+    def low_rank(self, rank):
+        """Singular-value decomposition of the PSF stack (MultiWienerNet basis).
+
+        Writes each grid PSF as `h_ij = sum_r coefficients[i, j, r] * basis[r]`
+        and keeps the `rank` leading terms. With `rank = grid_rows * grid_cols`
+        the decomposition is exact; a smaller rank is an approximation whose
+        error depends on how much the PSFs vary (see
+        `benchmarks/blur_fast_vs_exact.py`).
+
+        Args:
+            rank: int. Number of basis PSFs, `1 <= rank <= min(grid_rows *
+                grid_cols, kernel_size**2)`.
+
+        Returns:
+            Tuple `(basis, coefficients)` of float64 arrays with shapes
+            `(rank, k, k)` and `(grid_rows, grid_cols, rank)`.
+        """
+        (gy, gx), k = self.grid_shape, self.kernel_size
+        max_rank = min(gy * gx, k * k)
+        rank = _checks.check_positive_int("rank", rank)
+        if rank > max_rank:
+            raise _checks.invalid(
+                "rank",
+                f"an integer between 1 and {max_rank} (the number of PSFs or "
+                "kernel pixels)",
+                f"rank={rank}",
+            )
+        u, s, vt = np.linalg.svd(
+            self._psfs.reshape(gy * gx, k * k), full_matrices=False
+        )
+        basis = vt[:rank].reshape(rank, k, k)
+        coefficients = (u[:, :rank] * s[:rank]).reshape(gy, gx, rank)
+        return basis, coefficients
+
+    # === Constructors and files ===
+
+    @classmethod
+    def shift_invariant(cls, psf, grid_shape=(1, 1), normalize=False):
+        """A field whose PSF is the same everywhere (an ordinary convolution).
+
+        Args:
+            psf: array-like `(kernel_size, kernel_size)`.
+            grid_shape: tuple `(grid_rows, grid_cols)`. Defaults to `(1, 1)`.
+            normalize: bool. Divide the PSF by its sum. Defaults to `False`.
+
+        Returns:
+            A `PSFField`.
+        """
+        psf = np.asarray(psf, dtype=np.float64)
+        if psf.ndim != 2:
+            raise _checks.invalid(
+                "psf", "a 2D array (kernel_size, kernel_size)", f"psf.shape={psf.shape}"
+            )
+        grid_shape = _checks.check_shape_2d("grid_shape", grid_shape)
+        return cls(np.broadcast_to(psf, grid_shape + psf.shape), normalize=normalize)
+
+    def save(self, path):
+        """Writes the field to an `.npz` file, atomically.
+
+        The data go to a temporary file in the destination folder which then
+        replaces `path` (`os.replace`), so an interrupted save never leaves a
+        half-written file behind.
+
+        Args:
+            path: str or path-like. Destination file, conventionally `*.npz`.
+        """
+        image_shape = np.asarray(
+            self.image_shape if self.image_shape is not None else [], dtype=np.int64
+        )
+        _io.atomic_write(
+            path,
+            lambda f: np.savez(
+                f,
+                psfs=self._psfs,
+                image_shape=image_shape,
+                format_version=np.int64(_FORMAT_VERSION),
+            ),
+        )
+
+    @classmethod
+    def load(cls, path, normalize=False):
+        """Reads a field written by `save`, or any `.npz` holding `psfs`.
+
+        Args:
+            path: str or path-like. An `.npz` file with an array `psfs` of
+                shape `(grid_rows, grid_cols, k, k)` and optionally
+                `image_shape` (two integers).
+            normalize: bool. Divide each PSF by its sum (useful for measured
+                PSFs). Defaults to `False`.
+
+        Returns:
+            A `PSFField`.
+        """
+        with np.load(os.fspath(path), allow_pickle=False) as archive:
+            if "psfs" not in archive.files:
+                raise _checks.invalid(
+                    "path",
+                    "an .npz file holding an array named 'psfs' of shape "
+                    "(grid_rows, grid_cols, kernel_size, kernel_size)",
+                    f"path={os.fspath(path)!r} with arrays {sorted(archive.files)}",
+                )
+            psfs = archive["psfs"]
+            image_shape = None
+            if "image_shape" in archive.files and archive["image_shape"].size:
+                image_shape = tuple(int(v) for v in archive["image_shape"])
+        return cls(psfs, image_shape=image_shape, normalize=normalize)
