@@ -1,0 +1,46 @@
+"""Model zoo: U-Net family (plain, CoordConv, CoordGate), baselines and a registry.
+
+Importing this package registers every model:
+
+>>> from coordgate_keras.zoo import create_model, list_models
+>>> list_models("coordgate_unet_d[12]")
+['coordgate_unet_d1', 'coordgate_unet_d2']
+>>> model = create_model("coordgate_unet_d2", input_shape=(64, 64, 1))
+"""
+
+from coordgate_keras.zoo._registry import (
+    ModelInfo,
+    WeightSpec,
+    create_model,
+    list_models,
+    model_info,
+    register_model,
+    register_weights,
+)
+from coordgate_keras.zoo.cnn1d import build_cnn1d
+from coordgate_keras.zoo.locally_connected1d import LocallyConnected1D
+from coordgate_keras.zoo.locally_connected2d import LocallyConnected2D
+from coordgate_keras.zoo.multi_wiener_deconvolution import (
+    MultiWienerDeconvolution,
+    gaussian_psfs,
+)
+from coordgate_keras.zoo.multi_wiener_net import build_multiwienernet
+from coordgate_keras.zoo.unet import PAPER_COORDGATE_OPTIONS, build_unet
+
+__all__ = [
+    "LocallyConnected1D",
+    "LocallyConnected2D",
+    "ModelInfo",
+    "MultiWienerDeconvolution",
+    "PAPER_COORDGATE_OPTIONS",
+    "WeightSpec",
+    "build_cnn1d",
+    "build_multiwienernet",
+    "build_unet",
+    "create_model",
+    "gaussian_psfs",
+    "list_models",
+    "model_info",
+    "register_model",
+    "register_weights",
+]

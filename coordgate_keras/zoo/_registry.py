@@ -1,0 +1,284 @@
+"""Model registry: `register_model`, `create_model`, `list_models`, `model_info`.
+
+A registered model is a builder function `fn(**kwargs) -> keras.Model` whose name
+is the model name (`coordgate_unet_d2`). Metadata (family, depth, the reference
+input shape used to count parameters) is attached at registration; published
+weights are attached later with `register_weights` and are listed by
+`model_info`.
+"""
+
+import dataclasses
+import difflib
+import fnmatch
+import functools
+import re
+
+import keras
+
+# Private, but the only way to drop variables queued by a stateless scope; a
+# test guards it (tests/zoo/test_registry.py::test_build_uninitialized_leaks_nothing).
+from keras.src.backend.common import global_state
+
+# The reference input used for parameter counts and the model table.
+DEFAULT_REFERENCE_INPUT_SHAPE = (256, 256, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSpec:
+    """Where a published weight file lives.
+
+    Args:
+        url: str. Address of a `.weights.h5` file (`file://` works too).
+        sha256: str. SHA-256 of the file, checked after download.
+        description: str. One line on what the weights were trained on.
+    """
+
+    url: str
+    sha256: str
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about one model.
+
+    Args:
+        name: str. Registered name, e.g. `"coordgate_unet_d2"`.
+        family: str. Name without the depth suffix, e.g. `"coordgate_unet"`.
+        depth: int. Down-sampling levels (U-Nets) or hidden layers (1D nets).
+        description: str. First line of the builder's docstring.
+        reference_input_shape: tuple. Input shape (no batch) used to count
+            parameters.
+        num_params: int. Parameter count at `reference_input_shape` with the
+            default arguments.
+        weights: tuple of str. Tags accepted by `create_model(weights=...)`.
+    """
+
+    name: str
+    family: str
+    depth: int
+    description: str
+    reference_input_shape: tuple
+    num_params: int
+    weights: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    fn: object
+    family: str
+    depth: int
+    description: str
+    reference_input_shape: tuple
+
+
+# Where downloaded weights are cached: None is Keras' default (`~/.keras`).
+WEIGHTS_CACHE_DIR = None
+
+_MODELS = {}
+_WEIGHTS = {}
+_DEPTH_SUFFIX = re.compile(r"^(?P<family>.+)_d(?P<depth>\d+)$")
+
+
+def register_model(fn=None, *, family=None, depth=None, reference_input_shape=None):
+    """Registers a model builder under its function name.
+
+    Usable bare (`@register_model`) when the name ends in `_d<depth>`, or with
+    keywords (`@register_model(depth=3, reference_input_shape=(256, 1))`).
+
+    Args:
+        fn: callable. Builder `fn(**kwargs) -> keras.Model`; its name is the
+            model name and the first line of its docstring the description.
+        family: str or None. Defaults to the name without its `_d<depth>` suffix.
+        depth: int or None. Defaults to the number in the `_d<depth>` suffix.
+        reference_input_shape: tuple or None. Input shape (no batch) used for
+            `model_info().num_params`; defaults to `(256, 256, 1)`.
+
+    Returns:
+        `fn`, unchanged.
+    """
+
+    def decorator(fn):
+        name = fn.__name__
+        if name in _MODELS:
+            raise ValueError(f"A model named `{name}` is already registered.")
+        match = _DEPTH_SUFFIX.match(name)
+        model_family = family or (match["family"] if match else name)
+        model_depth = (
+            depth if depth is not None else (int(match["depth"]) if match else None)
+        )
+        if model_depth is None:
+            raise ValueError(
+                f"Cannot infer the depth of model `{name}`: its name has no "
+                "`_d<depth>` suffix. Pass `depth=` to `register_model`."
+            )
+        doc = (fn.__doc__ or "").strip()
+        _MODELS[name] = _Entry(
+            fn=fn,
+            family=model_family,
+            depth=model_depth,
+            description=doc.splitlines()[0] if doc else "",
+            reference_input_shape=tuple(
+                reference_input_shape or DEFAULT_REFERENCE_INPUT_SHAPE
+            ),
+        )
+        return fn
+
+    if fn is not None:
+        return decorator(fn)
+    return decorator
+
+
+def register_weights(name, tag, url, sha256, description=""):
+    """Publishes a weight file for a registered model under `tag`.
+
+    Args:
+        name: str. Registered model name.
+        tag: str. Weight tag, passed as `create_model(name, weights=tag)`.
+        url: str. Address of the `.weights.h5` file.
+        sha256: str. SHA-256 of that file.
+        description: str. One line on the training data.
+    """
+    _get_entry(name)
+    _WEIGHTS.setdefault(name, {})[tag] = WeightSpec(url, sha256, description)
+
+
+def unregister_weights(name, tag):
+    """Removes a weight tag added by `register_weights` (used by tests)."""
+    _WEIGHTS.get(name, {}).pop(tag, None)
+
+
+def list_models(pattern="*"):
+    """Names of the registered models matching a shell-style pattern, sorted.
+
+    Args:
+        pattern: str. `fnmatch` pattern, e.g. `"*unet*"` or `"coordgate_*"`.
+
+    Returns:
+        A sorted list of model names.
+
+    Example:
+
+    >>> from coordgate_keras.zoo import list_models
+    >>> list_models("unet_d*")
+    ['unet_d1', 'unet_d2', 'unet_d3', 'unet_d4', 'unet_d5']
+    """
+    return sorted(name for name in _MODELS if fnmatch.fnmatchcase(name, pattern))
+
+
+def create_model(name, /, input_shape=None, weights=None, **overrides):
+    """Builds a registered model.
+
+    Args:
+        name: str. Registered model name (see `list_models()`).
+        input_shape: tuple or None. Input shape without the batch axis, e.g.
+            `(256, 256, 1)` or `(None, None, 3)`. `None` uses the builder's
+            default.
+        weights: str or None. `None` for random initialisation, or a weight tag
+            listed in `model_info(name).weights`.
+        **overrides: keyword arguments for the family's builder (e.g.
+            `base_filters=32`, `normalization="batch"`, or `name`, which
+            defaults to the registered name).
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+
+    >>> from coordgate_keras.zoo import create_model
+    >>> model = create_model("coordgate_unet_d2", input_shape=(64, 64, 1))
+    """
+    entry = _get_entry(name)
+    if input_shape is not None:
+        overrides["input_shape"] = tuple(input_shape)
+    overrides.setdefault("name", name)
+    available = _WEIGHTS.get(name, {})
+    if weights is not None and weights not in available:
+        if available:
+            expected = "None or one of " + ", ".join(
+                f"'{tag}'" for tag in sorted(available)
+            )
+        else:
+            expected = f"None (no weights are published for model `{name}` yet)"
+        raise ValueError(
+            f"Invalid value for argument `weights`. Expected {expected}. "
+            f"Received: weights={weights!r}"
+        )
+    model = entry.fn(**overrides)
+    if weights is not None:
+        spec = available[weights]
+        path = keras.utils.get_file(
+            fname=f"{name}_{weights}.weights.h5",
+            origin=spec.url,
+            file_hash=spec.sha256,
+            cache_dir=WEIGHTS_CACHE_DIR,
+            cache_subdir="coordgate_keras",
+        )
+        model.load_weights(path)
+    return model
+
+
+def model_info(name):
+    """Describes a registered model.
+
+    The parameter count is computed once per model by building it at its
+    reference input shape without allocating weights.
+
+    Args:
+        name: str. Registered model name.
+
+    Returns:
+        A `ModelInfo`.
+
+    Example:
+
+    >>> from coordgate_keras.zoo import model_info
+    >>> model_info("unet_d2").family
+    'unet'
+    """
+    entry = _get_entry(name)
+    return ModelInfo(
+        name=name,
+        family=entry.family,
+        depth=entry.depth,
+        description=entry.description,
+        reference_input_shape=entry.reference_input_shape,
+        num_params=_count_params(name),
+        weights=tuple(sorted(_WEIGHTS.get(name, {}))),
+    )
+
+
+def build_uninitialized(name, input_shape=None, **overrides):
+    """Builds a model whose variables are never initialised (shapes only).
+
+    Cheap even for 100M-parameter models: good for counting parameters and
+    reading layer shapes, useless for running the model.
+    """
+    entry = _get_entry(name)
+    input_shape = input_shape or entry.reference_input_shape
+    # Keras queues variables created in a stateless scope and initialises the
+    # queue when the next stateless scope closes (every symbolic call opens
+    # one). Restore the queue so these shape-only variables never get values.
+    queue = global_state.get_global_attribute("uninitialized_variables")
+    queue = list(queue) if queue else []
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            return create_model(name, input_shape=input_shape, **overrides)
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", queue)
+
+
+@functools.cache
+def _count_params(name):
+    return build_uninitialized(name).count_params()
+
+
+def _get_entry(name):
+    if name in _MODELS:
+        return _MODELS[name]
+    close = difflib.get_close_matches(str(name), list(_MODELS), n=5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise ValueError(
+        f"Unknown model name: {name!r}.{hint} Registered models: "
+        f"{', '.join(list_models())}."
+    )
