@@ -8,23 +8,6 @@ from coordgate_keras.layers import _args, _coords
 ENCODINGS = ("mlp", "fourier", "map")
 
 
-class _TorchLinearBias(keras.initializers.Initializer):
-    """Uniform bias in +-1/sqrt(fan_in), PyTorch's `nn.Linear` default (not public)."""
-
-    def __init__(self, fan_in, seed=None):
-        self.fan_in = fan_in
-        self.seed = seed
-
-    def __call__(self, shape, dtype=None):
-        bound = 1.0 / math.sqrt(self.fan_in)
-        return keras.random.uniform(
-            shape, minval=-bound, maxval=bound, dtype=dtype, seed=self.seed
-        )
-
-    def get_config(self):
-        return {"fan_in": self.fan_in, "seed": self.seed}
-
-
 @keras.saving.register_keras_serializable(package="coordgate_keras")
 class CoordGate(keras.layers.Layer):
     """Gates each channel of a feature map by a learned function of pixel position.
@@ -251,7 +234,9 @@ class CoordGate(keras.layers.Layer):
                         name=f"encoder_bias_{i}",
                         shape=(fan_out,),
                         initializer=self.encoder_bias_initializer
-                        or _TorchLinearBias(fan_in),
+                        or keras.initializers.RandomUniform(
+                            -1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in)
+                        ),
                     )
                 )
         if self.use_projection:

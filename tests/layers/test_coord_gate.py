@@ -360,3 +360,18 @@ def test_error_channel_mismatch_after_build():
         ValueError, match=r"expected axis -1 of input shape to have value 3"
     ):
         layer(np.zeros((1, 4, 4, 5), "float32"))
+
+
+def test_builds_inside_a_subclassed_model():
+    """Default initialisers work when the first call builds the layer in a trace."""
+
+    class Wrapper(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.gate = CoordGate(filters=3)
+
+        def call(self, x):
+            return self.gate(x)
+
+    y = Wrapper()(np.zeros((2, 6, 7, 2), "float32"))
+    assert tuple(y.shape) == (2, 6, 7, 3)
