@@ -1,0 +1,55 @@
+"""Edge export: SavedModel and builtin-only TFLite (float32, float16, int8).
+
+`export_tflite` folds every CoordGate gate to a constant at the export size
+(`prepare_for_export`), converts with TFLite builtin operators only (never Flex),
+verifies the result against the Keras model in the LiteRT interpreter
+(`verify`) and writes it, with a JSON report, only when it passes.
+`op_census` counts the operators of a file; `benchmark` times it.
+
+Example:
+
+>>> from coordgate_keras.tflite import export_tflite, op_census
+>>> from coordgate_keras.zoo import create_model
+>>> model = create_model("coordgate_unet_d2", input_shape=(256, 256, 1))
+>>> export_tflite(model, "cg_unet.tflite", quantization="int8")  # doctest: +SKIP
+>>> op_census("cg_unet.tflite")["MUL"]  # doctest: +SKIP
+5
+"""
+
+from coordgate_keras.tflite._checks import QUANTIZATIONS
+from coordgate_keras.tflite.bundle import export_bundle, format_table
+from coordgate_keras.tflite.calibration import simulated_inputs
+from coordgate_keras.tflite.export import (
+    UnsupportedOpsError,
+    convert_saved_model,
+    export_saved_model,
+    export_tflite,
+)
+from coordgate_keras.tflite.folding import prepare_for_export
+from coordgate_keras.tflite.inspection import list_operators, op_census
+from coordgate_keras.tflite.latency import benchmark
+from coordgate_keras.tflite.verification import (
+    DEFAULT_THRESHOLDS,
+    VerificationError,
+    sidecar_path,
+    verify,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "QUANTIZATIONS",
+    "UnsupportedOpsError",
+    "VerificationError",
+    "benchmark",
+    "convert_saved_model",
+    "export_bundle",
+    "export_saved_model",
+    "export_tflite",
+    "format_table",
+    "list_operators",
+    "op_census",
+    "prepare_for_export",
+    "sidecar_path",
+    "simulated_inputs",
+    "verify",
+]

@@ -1,0 +1,121 @@
+"""Inputs for int8 calibration and for verification.
+
+The default is the models' own task: blurred, noisy images (or 1D signals) from
+the `coordgate_keras.data` simulator, in the value range [0, 1]. A user dataset
+is accepted in any of the usual forms and cut into batches of the export shape.
+"""
+
+import numpy as np
+
+from coordgate_keras.tflite import _checks
+
+# Blur of the default data: a smoothly varying Gaussian PSF field, as in the
+# deblurring benchmarks, shrunk for small inputs.
+_GRID_SHAPE = (4, 4)
+_KERNEL_SIZE = 15
+
+
+def simulated_inputs(input_shape, num_samples=8, seed=0):
+    """Simulated blurred inputs of the deblurring task, values in [0, 1].
+
+    2D inputs `(batch, height, width, channels)` are procedural microscopy
+    scenes (`data.microscopy_scenes`) blurred by a spatially varying Gaussian
+    PSF field (`data.gaussian_psf_field`, `data.blur_fast`) with camera noise
+    (`data.NoiseModel`); 1D inputs `(batch, length, channels)` are the 1D task's
+    blurred signals (`data.varying_blur_1d`). The single channel is repeated to
+    fill `channels`.
+
+    Args:
+        input_shape: tuple of ints, `(batch, *spatial, channels)`.
+        num_samples: int. Number of samples (not batches).
+        seed: int. Seeds the scenes and the noise.
+
+    Returns:
+        A float32 array `(num_samples, *input_shape[1:])` in [0, 1].
+
+    Example:
+
+    >>> from coordgate_keras.tflite import simulated_inputs
+    >>> simulated_inputs((1, 32, 32, 1), num_samples=2).shape
+    (2, 32, 32, 1)
+    """
+    from coordgate_keras import data
+
+    num_samples = _checks.check_positive_int("num_samples", num_samples)
+    input_shape = tuple(input_shape)
+    if len(input_shape) == 4:
+        _, height, width, channels = input_shape
+        sharp = data.microscopy_scenes(num_samples, (height, width), seed=seed)
+        kernel_size = min(_KERNEL_SIZE, (min(height, width) - 1) // 2 * 2 + 1)
+        grid = tuple(min(g, n) for g, n in zip(_GRID_SHAPE, (height, width)))
+        field = data.gaussian_psf_field(grid_shape=grid, kernel_size=kernel_size)
+        blurred = data.NoiseModel()(data.blur_fast(sharp, field), seed=seed)
+    elif len(input_shape) == 3:
+        _, length, channels = input_shape
+        blurred, _ = data.varying_blur_1d(num_samples, length, seed=seed)
+    else:
+        raise _checks.invalid(
+            "input_shape",
+            "a 1D (batch, length, channels) or 2D (batch, height, width, channels) "
+            "shape for simulated data; pass your own data for other inputs",
+            f"input_shape={input_shape}",
+        )
+    blurred = np.clip(blurred, 0.0, 1.0).astype(np.float32)
+    return np.repeat(blurred, channels, axis=-1)
+
+
+def batches(data, input_shape, name):
+    """Cuts user data into float32 batches of exactly `input_shape`.
+
+    Accepts a NumPy array `(num_samples, *input_shape[1:])` (or one batch of
+    `input_shape`), a `tf.data.Dataset` or any iterable of arrays, batched or
+    not; elements that are `(inputs, targets)` tuples contribute their inputs.
+    A final incomplete batch is dropped.
+
+    Returns:
+        A list of float32 arrays of shape `input_shape`; never empty.
+    """
+    sample_shape = tuple(input_shape[1:])
+    samples = []
+    for element in _elements(data, name):
+        if isinstance(element, (tuple, list)) and element:
+            element = element[0]
+        if isinstance(element, dict):
+            raise _checks.invalid(
+                name, "arrays or (inputs, targets) pairs", "a dict element"
+            )
+        array = np.asarray(element, dtype=np.float32)
+        if array.shape == sample_shape:
+            array = array[None]
+        if array.shape[1:] != sample_shape:
+            raise _checks.invalid(
+                name,
+                f"samples of shape {sample_shape} (the export input shape "
+                f"{tuple(input_shape)} without its batch axis)",
+                f"an element of shape {array.shape}",
+            )
+        samples.extend(array)
+    batch = input_shape[0]
+    count = len(samples) // batch
+    if count == 0:
+        raise _checks.invalid(
+            name,
+            f"at least {batch} sample(s) of shape {sample_shape}",
+            f"{len(samples)} sample(s)",
+        )
+    stacked = np.stack(samples[: count * batch]).astype(np.float32)
+    return list(stacked.reshape((count,) + tuple(input_shape)))
+
+
+def _elements(data, name):
+    if isinstance(data, np.ndarray):
+        return [data]
+    if hasattr(data, "as_numpy_iterator"):
+        return data.as_numpy_iterator()
+    if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
+        raise _checks.invalid(
+            name,
+            "a NumPy array, a tf.data.Dataset or an iterable of arrays",
+            f"{name}={type(data).__name__}",
+        )
+    return data

@@ -1,0 +1,367 @@
+"""SavedModel and TFLite export: builtin operators only, verified, atomic."""
+
+import os
+import re
+import tempfile
+
+import keras
+import numpy as np
+
+from coordgate_keras.tflite import (
+    _atomic,
+    _checks,
+    calibration,
+    folding,
+    inspection,
+    verification,
+)
+
+# What the int8 calibration sees by default: simulated task images.
+DEFAULT_CALIBRATION_SAMPLES = 16
+
+
+class UnsupportedOpsError(ValueError):
+    """The model needs operators that are not TFLite builtins.
+
+    The exporter never falls back to TensorFlow ops (Flex / SELECT_TF_OPS):
+    edge delegates cannot run them. `ops` lists the offending operator names.
+    """
+
+    def __init__(self, message, ops):
+        super().__init__(message)
+        self.ops = tuple(ops)
+
+
+def export_saved_model(model, path, input_shape=None, overwrite=False):
+    """Exports a model as a TensorFlow SavedModel (serving endpoint `serve`).
+
+    With `input_shape` the signature is fixed to that shape (batch included,
+    e.g. `(1, 256, 256, 1)`) and the exported graph is `prepare_for_export`'s
+    copy of the model: CoordGate gates are constants and no shape arithmetic
+    is left. Without it, the model's own input signature is used (Keras'
+    `model.export(format="tf_saved_model")`).
+
+    The directory is written next to `path` under a temporary name, checked
+    (the SavedModel's output must match Keras to 1e-4 on a random input in
+    [0, 1] when the shape is static) and renamed into place.
+
+    Args:
+        model: a `keras.Model`.
+        path: str. Destination directory.
+        input_shape: tuple of ints or None. Fixed input shape, batch included.
+        overwrite: bool. Replace an existing `path`.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> from coordgate_keras.tflite import export_saved_model
+    >>> export_saved_model(model, "export/sm", (1, 256, 256, 1))  # doctest: +SKIP
+    'export/sm'
+    """
+    path = _atomic.check_destination(path, overwrite)
+    if input_shape is not None:
+        input_shape = _checks.resolve_input_shape(model, input_shape)
+    with _atomic.staged_directory(path) as tmp:
+        _write_saved_model(model, tmp, input_shape)
+        shape = input_shape or _static_shape(model)
+        if shape is not None:
+            _check_saved_model(model, tmp, shape)
+        _atomic.commit_directory(tmp, path)
+    return path
+
+
+def export_tflite(
+    model,
+    path,
+    input_shape=None,
+    quantization="none",
+    representative_data="simulated",
+    verify_data="simulated",
+    num_calibration_samples=DEFAULT_CALIBRATION_SAMPLES,
+    thresholds=None,
+    model_name=None,
+    weights_tag=None,
+    value_range=verification.DEFAULT_VALUE_RANGE,
+    overwrite=False,
+):
+    """Converts a model to a verified, builtin-only `.tflite` file.
+
+    The model is copied at the fixed `input_shape` with its CoordGate gates
+    folded to constants (`prepare_for_export`), exported as a SavedModel and
+    converted with `tf.lite.TFLiteConverter` restricted to builtin operators:
+    TensorFlow (Flex) ops are never allowed, and a model that needs them is
+    refused with an `UnsupportedOpsError` naming them. The result is written to
+    a temporary file beside `path`, verified against the Keras model (`verify`)
+    and moved into place only if it passes; the JSON report is written beside
+    it (`model.tflite` -> `model.json`). On any failure nothing is left at
+    the destination.
+
+    Quantization modes:
+
+    - `"none"`: float32; must match Keras to `max_abs_error <= 1e-4`.
+    - `"float16"`: float16 weights, float32 compute and I/O.
+    - `"dynamic"`: int8 weights, float I/O, activations quantized on the fly.
+    - `"int8"`: full integer (`TFLITE_BUILTINS_INT8`, int8 input and output),
+      calibrated on `representative_data`.
+
+    Args:
+        model: a `keras.Model` with one input and one output.
+        path: str. Destination `.tflite` file.
+        input_shape: tuple of ints or None. `(batch, *spatial, channels)`, e.g.
+            `(1, 256, 256, 1)`; None takes the model's static input shape with
+            batch 1.
+        quantization: str. One of `"none"`, `"float16"`, `"dynamic"`, `"int8"`.
+        representative_data: int8 calibration inputs: `"simulated"` (blurred
+            images of the deblurring task, `simulated_inputs`), an array
+            `(num, *sample_shape)`, a `tf.data.Dataset` or an iterable of arrays
+            or `(x, y)` pairs. Values in `value_range`.
+        verify_data: inputs of the verification, in the same forms.
+        num_calibration_samples: int. Simulated calibration samples.
+        thresholds: dict or None. Acceptance thresholds (see `verify`); None
+            uses `DEFAULT_THRESHOLDS[quantization]`.
+        model_name: str or None. Name recorded in the report (default
+            `model.name`).
+        weights_tag: str or None. Weights tag recorded in the report.
+        value_range: tuple. Input value range, recorded in the report.
+        overwrite: bool. Replace an existing file (and its report).
+
+    Returns:
+        The verification report (a dict, also written as the JSON sidecar).
+
+    Raises:
+        FileExistsError: `path` or its report exists and `overwrite` is False.
+        UnsupportedOpsError: the model needs non-builtin operators.
+        VerificationError: the converted model is not within `thresholds`.
+
+    Example:
+
+    >>> from coordgate_keras.tflite import export_tflite
+    >>> from coordgate_keras.zoo import create_model
+    >>> model = create_model("coordgate_unet_d2")
+    >>> report = export_tflite(model, "cg_unet_int8.tflite", (1, 256, 256, 1),
+    ...                        quantization="int8")  # doctest: +SKIP
+    """
+    quantization = _checks.check_quantization(quantization)
+    input_shape = _checks.resolve_input_shape(model, input_shape)
+    path = os.fspath(path)
+    if not path.endswith(".tflite"):
+        raise _checks.invalid(
+            "path", "a file name ending in '.tflite'", f"path={path!r}"
+        )
+    _atomic.check_destination(path, overwrite)
+    _atomic.check_destination(verification.sidecar_path(path), overwrite)
+    calibration_batches = _calibration_batches(
+        quantization, representative_data, input_shape, num_calibration_samples
+    )
+    # Fail on bad verification data before the (slow) conversion.
+    if not (isinstance(verify_data, str) and verify_data == "simulated"):
+        calibration.batches(verify_data, input_shape, "verify_data")
+
+    name = model_name or model.name
+    with tempfile.TemporaryDirectory() as tmp:
+        saved_model = os.path.join(tmp, "saved_model")
+        _write_saved_model(model, saved_model, input_shape)
+        content = convert_saved_model(
+            saved_model, quantization, calibration_batches, model_name=name
+        )
+    return _write_verified(
+        model,
+        path,
+        content,
+        quantization=quantization,
+        verify_data=verify_data,
+        thresholds=thresholds,
+        model_name=name,
+        weights_tag=weights_tag,
+        value_range=value_range,
+    )
+
+
+def convert_saved_model(
+    saved_model_dir, quantization="none", calibration_batches=None, model_name=None
+):
+    """Converts a SavedModel to TFLite bytes with builtin operators only.
+
+    The building block of `export_tflite`, which also folds, verifies and
+    writes; use it to convert one exported SavedModel several times.
+
+    Args:
+        saved_model_dir: str. A SavedModel with a fixed-shape signature.
+        quantization: str. As in `export_tflite`.
+        calibration_batches: list of float arrays of the input shape; required
+            for `"int8"`.
+        model_name: str or None. Used in error messages.
+
+    Returns:
+        The `.tflite` flatbuffer as bytes.
+
+    Raises:
+        UnsupportedOpsError: the graph needs non-builtin operators.
+    """
+    import tensorflow as tf
+
+    quantization = _checks.check_quantization(quantization)
+    converter = tf.lite.TFLiteConverter.from_saved_model(os.fspath(saved_model_dir))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        if not calibration_batches:
+            raise _missing_calibration_data(None)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+
+        def representative_dataset():
+            for batch in calibration_batches:
+                yield [np.asarray(batch, np.float32)]
+
+        converter.representative_dataset = representative_dataset
+    try:
+        content = converter.convert()
+    except Exception as error:
+        ops = _offending_ops(error)
+        if not ops:
+            raise
+        raise _unsupported(model_name, ops, quantization) from None
+    leftover = inspection.non_builtin_ops(inspection.op_census(content))
+    if leftover:
+        raise _unsupported(model_name, leftover, quantization)
+    return content
+
+
+def _write_verified(
+    model,
+    path,
+    content,
+    quantization,
+    verify_data,
+    thresholds,
+    model_name,
+    weights_tag,
+    value_range,
+):
+    """Writes `content` beside `path`, verifies it, then moves it into place."""
+    with _atomic.staged_file(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(content)
+        report = verification.build_report(
+            model,
+            tmp,
+            data=verify_data,
+            thresholds=thresholds,
+            quantization=quantization,
+            model_name=model_name,
+            weights_tag=weights_tag,
+            value_range=value_range,
+            file_name=os.path.basename(path),
+        )
+        result = report["verification"]
+        if not result["passed"]:
+            raise verification.VerificationError(
+                f"The {quantization!r} TFLite export of `{model_name}` does not "
+                f"match the Keras model: max abs error {result['max_abs_error']:.3g}, "
+                f"PSNR {result['psnr_db']:.2f} dB (thresholds "
+                f"{result['thresholds']}). Nothing was written to {path}.",
+                report,
+            )
+        _atomic.commit_file(tmp, path)
+    verification.write_report(verification.sidecar_path(path), report)
+    return report
+
+
+def _calibration_batches(quantization, data, input_shape, num_samples):
+    if quantization != "int8":
+        return None
+    if data is None:
+        raise _missing_calibration_data(data)
+    if isinstance(data, str):
+        if data != "simulated":
+            raise _missing_calibration_data(data)
+        samples = calibration.simulated_inputs(input_shape, num_samples, seed=0)
+        return calibration.batches(samples, input_shape, "representative_data")
+    return calibration.batches(data, input_shape, "representative_data")
+
+
+def _missing_calibration_data(data):
+    return _checks.invalid(
+        "representative_data",
+        "calibration inputs for quantization='int8': 'simulated' (blurred images "
+        "of the deblurring task), an array, a tf.data.Dataset or an iterable of "
+        "arrays",
+        f"representative_data={data!r}",
+    )
+
+
+_OP_PATTERN = re.compile(r"'(?:tf|tfl)\.(\w+)' op is neither a custom op nor a flex op")
+_SELECT_PATTERN = re.compile(r"TF Select ops: ([\w, ]+)")
+
+
+def _offending_ops(error):
+    """Operator names that a `ConverterError` says have no builtin kernel."""
+    names = []
+    for detail in getattr(error, "errors", None) or ():
+        operator = getattr(detail, "operator", None)
+        if operator is not None and operator.name:
+            names.append(operator.name.split(".", 1)[-1])
+    text = str(error)
+    names += _OP_PATTERN.findall(text)
+    for match in _SELECT_PATTERN.findall(text):
+        names += [n.strip() for n in match.split(",") if n.strip()]
+    return sorted(set(names))
+
+
+def _unsupported(model_name, ops, quantization):
+    kind = "builtin int8" if quantization == "int8" else "builtin"
+    return UnsupportedOpsError(
+        f"Cannot export `{model_name}` to TFLite with {kind} operators only: it "
+        f"needs {', '.join(ops)}, which have no TFLite builtin kernel. Flex "
+        "(SELECT_TF_OPS) fallbacks are never used, since edge delegates cannot "
+        "run them: express those layers in builtin operators, or deploy the "
+        "SavedModel instead.",
+        ops,
+    )
+
+
+def _write_saved_model(model, directory, input_shape):
+    """Keras' SavedModel export, of the folded copy when the shape is fixed."""
+    import tensorflow as tf
+
+    signature = None
+    if input_shape is not None:
+        model = folding.prepare_for_export(model, input_shape)
+        signature = [tf.TensorSpec(input_shape, tf.float32, name="input")]
+    model.export(
+        directory, format="tf_saved_model", input_signature=signature, verbose=False
+    )
+
+
+def _static_shape(model):
+    try:
+        shape = tuple(model.input_shape)
+    except (AttributeError, ValueError):
+        return None
+    if None in shape[1:]:
+        return None
+    return (1,) + shape[1:]
+
+
+def _check_saved_model(model, directory, input_shape):
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).uniform(0.0, 1.0, input_shape).astype(np.float32)
+    # Keep the loaded object alive while its function runs (it owns the variables).
+    loaded = tf.saved_model.load(directory)
+    served = keras.ops.convert_to_numpy(loaded.serve(tf.constant(x)))
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    error = float(np.max(np.abs(served - expected)))
+    if not error <= 1e-4:
+        raise verification.VerificationError(
+            f"The SavedModel export of `{model.name}` does not match the Keras "
+            f"model: max abs error {error:.3g} > 1e-4.",
+            {"max_abs_error": error},
+        )

@@ -1,0 +1,352 @@
+"""Runs a `.tflite` file in LiteRT and compares it with the Keras model.
+
+Errors are measured on the model's *output*, TFLite against Keras, over the
+verification inputs. PSNR uses the reference's own range as the peak,
+`10 log10(peak**2 / MSE)` with `peak = max - min` of the Keras outputs, so it is
+the usual image PSNR for a model whose outputs span [0, 1], and stays
+meaningful for untrained models whose outputs are small.
+"""
+
+import hashlib
+import importlib.metadata
+import math
+import os
+
+import keras
+import numpy as np
+
+from coordgate_keras.tflite import _atomic, _checks, calibration, inspection
+
+# Acceptance thresholds of `export_tflite`, per quantization mode. float32 must
+# match Keras to 1e-4 (absolute). The PSNR floors come from measurement on
+# untrained registry models (32 x 32 images with base_filters=8, or 64-sample
+# signals; simulated inputs): every model but MultiWienerNet at seeds 0-2, plus
+# 46 initialisations of the CoordGate U-Nets, the lowest family.
+# - float16: min 72.3 dB over 19 models; floor 60.
+# - dynamic: min 47.0 dB over 19 models; floor 40.
+# - int8: CoordGate U-Nets mean 36.7 dB, sd 3.8, min 27.7 (46 inits); plain
+#   U-Nets 38.0-49.7, CoordConv U-Nets 47.4-51.9, 1D models 36.5-47.2 (3 seeds
+#   each). Floor 25 dB, about 3 sd below the CoordGate mean: an RMS error of
+#   5.6 % of the output range. Untrained CoordGate U-Nets are a pessimistic
+#   case: their outputs (range ~1e-3) are small differences of larger
+#   activations, so per-tensor int8 rounding weighs more than in a trained model.
+DEFAULT_THRESHOLDS = {
+    "none": {"max_abs_error": 1e-4},
+    "float16": {"min_psnr": 60.0},
+    "dynamic": {"min_psnr": 40.0},
+    "int8": {"min_psnr": 25.0},
+}
+
+# Inputs are images (or signals) with values in this range.
+DEFAULT_VALUE_RANGE = (0.0, 1.0)
+
+
+class VerificationError(RuntimeError):
+    """A converted model does not match its Keras model closely enough.
+
+    The full verification report is in `report`.
+    """
+
+    def __init__(self, message, report):
+        super().__init__(message)
+        self.report = report
+
+
+def sidecar_path(tflite_path):
+    """The JSON report beside a `.tflite` file: `model.tflite` -> `model.json`."""
+    tflite_path = os.fspath(tflite_path)
+    root, ext = os.path.splitext(tflite_path)
+    return (root if ext == ".tflite" else tflite_path) + ".json"
+
+
+def io_details(tflite_path):
+    """Inputs and outputs of a `.tflite` file: name, shape, dtype, quantization."""
+    interpreter = _interpreter(tflite_path)
+    return {
+        "inputs": [_describe(d) for d in interpreter.get_input_details()],
+        "outputs": [_describe(d) for d in interpreter.get_output_details()],
+    }
+
+
+def run_tflite(tflite_path, batches, num_threads=None):
+    """Runs a single-input, single-output `.tflite` file on float batches.
+
+    Integer inputs are quantized with the file's scale and zero point, integer
+    outputs dequantized, so the results compare directly with Keras outputs.
+
+    Args:
+        tflite_path: path of the `.tflite` file.
+        batches: iterable of float arrays of the file's input shape.
+        num_threads: int or None. Interpreter threads.
+
+    Returns:
+        A list of float32 output arrays, one per batch.
+    """
+    interpreter = _interpreter(tflite_path, num_threads)
+    (inp,) = interpreter.get_input_details()
+    (out,) = interpreter.get_output_details()
+    outputs = []
+    for batch in batches:
+        interpreter.set_tensor(inp["index"], quantize_input(np.asarray(batch), inp))
+        interpreter.invoke()
+        outputs.append(dequantize_output(interpreter.get_tensor(out["index"]), out))
+    return outputs
+
+
+def compare(reference, outputs):
+    """Max/mean absolute error and PSNR of `outputs` against `reference`.
+
+    Args:
+        reference: list of float arrays (Keras outputs).
+        outputs: list of float arrays of the same shapes (TFLite outputs).
+
+    Returns:
+        A dict with `max_abs_error`, `mean_abs_error`, `psnr_db` (`inf` for
+        identical outputs) and `reference_range` (the PSNR peak).
+    """
+    reference = np.concatenate([np.ravel(r) for r in reference]).astype(np.float64)
+    outputs = np.concatenate([np.ravel(o) for o in outputs]).astype(np.float64)
+    error = np.abs(outputs - reference)
+    peak = float(reference.max() - reference.min()) or 1.0
+    mse = float(np.mean(error**2))
+    return {
+        "max_abs_error": float(error.max()),
+        "mean_abs_error": float(error.mean()),
+        "psnr_db": math.inf if mse == 0 else 10.0 * math.log10(peak**2 / mse),
+        "reference_range": peak,
+    }
+
+
+def verify(
+    keras_model,
+    tflite_path,
+    data="simulated",
+    num_samples=4,
+    seed=1,
+    thresholds=None,
+    quantization=None,
+    model_name=None,
+    weights_tag=None,
+    value_range=DEFAULT_VALUE_RANGE,
+    write_sidecar=True,
+):
+    """Compares a `.tflite` file with its Keras model and writes the report.
+
+    Runs the file with the LiteRT interpreter (`ai_edge_litert`) and the Keras
+    model on the same inputs and reports the max and mean absolute error and
+    the PSNR of the TFLite output against the Keras output, together with what
+    a deployment needs to know: input/output shapes, dtypes, quantization scale
+    and zero point, the input value range, model name, weights tag and
+    versions. The report is written atomically as JSON beside the file
+    (`sidecar_path`), replacing an earlier report.
+
+    Args:
+        keras_model: the `keras.Model` the file was converted from.
+        tflite_path: path of the `.tflite` file.
+        data: `"simulated"` (blurred images of the deblurring task, see
+            `simulated_inputs`) or user inputs: an array `(num, *sample_shape)`,
+            a `tf.data.Dataset` or an iterable of arrays / `(x, y)` pairs.
+        num_samples: int. Number of simulated samples (with `"simulated"`).
+        seed: int. Seed of the simulated samples.
+        thresholds: dict or None. `{"max_abs_error": float}` and/or
+            `{"min_psnr": float}`; None uses `DEFAULT_THRESHOLDS` of the file's
+            quantization mode.
+        quantization: str or None. The mode the file was made with; None
+            infers it from the file.
+        model_name: str or None. Recorded in the report; defaults to
+            `keras_model.name`.
+        weights_tag: str or None. Recorded in the report (None: the weights
+            are not a published tag, e.g. random initialisation).
+        value_range: tuple. Range of the input values, recorded in the report.
+        write_sidecar: bool. Write the JSON report beside the file.
+
+    Returns:
+        The report, a dict; `report["verification"]["passed"]` says whether the
+        thresholds hold.
+
+    Example:
+
+    >>> from coordgate_keras.tflite import verify
+    >>> report = verify(model, "model.tflite", "simulated")  # doctest: +SKIP
+    >>> report["verification"]["max_abs_error"] < 1e-4  # doctest: +SKIP
+    True
+    """
+    report = build_report(
+        keras_model,
+        tflite_path,
+        data=data,
+        num_samples=num_samples,
+        seed=seed,
+        thresholds=thresholds,
+        quantization=quantization,
+        model_name=model_name,
+        weights_tag=weights_tag,
+        value_range=value_range,
+    )
+    if write_sidecar:
+        write_report(sidecar_path(tflite_path), report)
+    return report
+
+
+def build_report(
+    keras_model,
+    tflite_path,
+    data="simulated",
+    num_samples=4,
+    seed=1,
+    thresholds=None,
+    quantization=None,
+    model_name=None,
+    weights_tag=None,
+    value_range=DEFAULT_VALUE_RANGE,
+    file_name=None,
+):
+    """`verify` without writing anything (`file_name` names the final file)."""
+    details = io_details(tflite_path)
+    if len(details["inputs"]) != 1 or len(details["outputs"]) != 1:
+        raise _checks.invalid(
+            "tflite_path",
+            "a model with one input and one output",
+            f"{len(details['inputs'])} inputs and {len(details['outputs'])} outputs",
+        )
+    input_shape = tuple(details["inputs"][0]["shape"])
+    census = inspection.op_census(tflite_path)
+    if quantization is None:
+        quantization = infer_quantization(tflite_path)
+    _checks.check_quantization(quantization)
+    thresholds = dict(
+        DEFAULT_THRESHOLDS[quantization] if thresholds is None else thresholds
+    )
+
+    if isinstance(data, str) and data == "simulated":
+        samples = calibration.simulated_inputs(input_shape, num_samples, seed=seed)
+        batches = calibration.batches(samples, input_shape, "data")
+        source = f"simulated (coordgate_keras.data, seed={seed})"
+    else:
+        batches = calibration.batches(data, input_shape, "data")
+        source = "user data"
+    reference = [
+        keras.ops.convert_to_numpy(keras_model(b, training=False)) for b in batches
+    ]
+    outputs = run_tflite(tflite_path, batches)
+    metrics = compare(reference, outputs)
+    passed = True
+    if "max_abs_error" in thresholds:
+        passed &= metrics["max_abs_error"] <= thresholds["max_abs_error"]
+    if "min_psnr" in thresholds:
+        passed &= metrics["psnr_db"] >= thresholds["min_psnr"]
+
+    with open(tflite_path, "rb") as f:
+        content = f.read()
+    return {
+        "file": file_name or os.path.basename(os.fspath(tflite_path)),
+        "model_name": model_name or keras_model.name,
+        "weights_tag": weights_tag,
+        "quantization": quantization,
+        "size_bytes": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "inputs": details["inputs"],
+        "outputs": details["outputs"],
+        "preprocessing": {
+            "value_range": [float(v) for v in value_range],
+            "layout": "channels_last",
+            "integer_input": "q = clip(round(x / scale) + zero_point, -128, 127)",
+            "integer_output": "y = (q - zero_point) * scale",
+        },
+        "verification": {
+            "data": source,
+            "num_batches": len(batches),
+            **metrics,
+            "thresholds": thresholds,
+            "passed": bool(passed),
+        },
+        "op_census": dict(sorted(census.items())),
+        "versions": versions(),
+    }
+
+
+def write_report(path, report):
+    """Writes a verification report as JSON, atomically (`inf` PSNR as null)."""
+    _atomic.write_json(path, _finite(report))
+
+
+def infer_quantization(tflite_path):
+    """The quantization mode of a `.tflite` file, read from its tensor types."""
+    details = io_details(tflite_path)
+    if details["inputs"][0]["dtype"] == "int8":
+        return "int8"
+    dtypes = {
+        tensor.dtype
+        for op in inspection.list_operators(tflite_path)
+        for tensor in op.inputs
+        if tensor is not None and tensor.constant
+    }
+    if "float16" in dtypes:
+        return "float16"
+    if "int8" in dtypes:
+        return "dynamic"
+    return "none"
+
+
+def versions():
+    """Versions of this package and of the conversion and runtime stack."""
+    import tensorflow as tf
+
+    import coordgate_keras
+
+    return {
+        "coordgate_keras": coordgate_keras.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "ai_edge_litert": importlib.metadata.version("ai-edge-litert"),
+    }
+
+
+def _interpreter(tflite_path, num_threads=None):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(
+        model_path=os.fspath(tflite_path), num_threads=num_threads
+    )
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _describe(detail):
+    scale, zero_point = detail["quantization"]
+    quantized = detail["dtype"] in (np.int8, np.uint8, np.int16)
+    return {
+        "name": detail["name"],
+        "shape": [int(n) for n in detail["shape"]],
+        "dtype": np.dtype(detail["dtype"]).name,
+        "quantization": {"scale": float(scale), "zero_point": int(zero_point)}
+        if quantized
+        else None,
+    }
+
+
+def quantize_input(x, detail):
+    dtype = np.dtype(detail["dtype"])
+    if not np.issubdtype(dtype, np.integer):
+        return x.astype(dtype)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    q = np.round(x / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize_output(y, detail):
+    if not np.issubdtype(y.dtype, np.integer):
+        return y.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def _finite(value):
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
