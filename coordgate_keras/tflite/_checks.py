@@ -19,12 +19,6 @@ def check_quantization(quantization):
     return quantization
 
 
-def check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise invalid(name, "a positive integer", f"{name}={value!r}")
-    return value
-
-
 def resolve_input_shape(model, input_shape):
     """The fixed export shape `(batch, *spatial, channels)` as a tuple of ints.
 

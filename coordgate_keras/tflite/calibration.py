@@ -7,6 +7,7 @@ is accepted in any of the usual forms and cut into batches of the export shape.
 
 import numpy as np
 
+from coordgate_keras.layers._args import positive_int
 from coordgate_keras.tflite import _checks
 
 # Blur of the default data: a smoothly varying Gaussian PSF field, as in the
@@ -41,7 +42,7 @@ def simulated_inputs(input_shape, num_samples=8, seed=0):
     """
     from coordgate_keras import data
 
-    num_samples = _checks.check_positive_int("num_samples", num_samples)
+    num_samples = positive_int(num_samples, "num_samples")
     input_shape = tuple(input_shape)
     if len(input_shape) == 4:
         _, height, width, channels = input_shape

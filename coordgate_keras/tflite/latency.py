@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from coordgate_keras.layers._args import positive_int
 from coordgate_keras.tflite import _checks
 
 
@@ -40,8 +41,8 @@ def benchmark(tflite_path, threads=1, runs=50, warmup=5, seed=0):
 
     from coordgate_keras.tflite.verification import quantize_input
 
-    _checks.check_positive_int("threads", threads)
-    _checks.check_positive_int("runs", runs)
+    positive_int(threads, "threads")
+    positive_int(runs, "runs")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise _checks.invalid("warmup", "a non-negative integer", f"warmup={warmup!r}")
     paths = list(tflite_path) if isinstance(tflite_path, (list, tuple)) else None

@@ -1,10 +1,12 @@
 """Argument checks shared by the zoo builders, raising Keras-style `ValueError`s."""
 
+from coordgate_keras.layers._args import positive_int
+
 
 def resolve_input_shape(input_shape, in_channels, rank):
     """Returns a tuple `input_shape` of length `rank + 1` with a known channel count."""
     if in_channels is not None:
-        check_positive_int("in_channels", in_channels)
+        positive_int(in_channels, "in_channels")
     if input_shape is None:
         return (None,) * rank + (in_channels or 1,)
     input_shape = tuple(input_shape)
@@ -33,7 +35,7 @@ def resolve_input_shape(input_shape, in_channels, rank):
 def validate_out_channels(out_channels, in_channels, residual):
     """Returns the output channel count (defaults to `in_channels`)."""
     if out_channels is not None:
-        check_positive_int("out_channels", out_channels)
+        positive_int(out_channels, "out_channels")
     out_channels = out_channels or in_channels
     if not isinstance(residual, bool):
         raise ValueError(
@@ -51,14 +53,6 @@ def validate_out_channels(out_channels, in_channels, residual):
 
 def _spatial_names(rank):
     return {1: "length", 2: "height, width", 3: "depth, height, width"}[rank]
-
-
-def check_positive_int(arg, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"Invalid value for argument `{arg}`. Expected a positive integer. "
-            f"Received: {arg}={value!r}"
-        )
 
 
 def check_choice(arg, value, choices):

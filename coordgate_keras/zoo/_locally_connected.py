@@ -11,9 +11,9 @@ import math
 import keras
 from keras import ops
 
+from coordgate_keras.layers._args import positive_int
 from coordgate_keras.zoo._checks import (
     check_choice,
-    check_positive_int,
     standardize_data_format,
 )
 
@@ -65,7 +65,7 @@ class LocallyConnectedBase(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        check_positive_int("filters", filters)
+        positive_int(filters, "filters")
         check_choice("padding", padding, ("valid", "same"))
         if not isinstance(use_bias, bool):
             raise ValueError(

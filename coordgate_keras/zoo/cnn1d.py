@@ -4,9 +4,9 @@ locally connected networks."""
 import keras
 
 from coordgate_keras.layers import CoordConv1D, CoordGate
+from coordgate_keras.layers._args import positive_int
 from coordgate_keras.zoo._checks import (
     check_choice,
-    check_positive_int,
     resolve_input_shape,
     validate_out_channels,
 )
@@ -87,9 +87,9 @@ def build_cnn1d(
             "for spatial='locally_connected' (every position has its own kernel). "
             f"Received: input_shape={input_shape}"
         )
-    check_positive_int("depth", depth)
-    check_positive_int("filters", filters)
-    check_positive_int("kernel_size", kernel_size)
+    positive_int(depth, "depth")
+    positive_int(filters, "filters")
+    positive_int(kernel_size, "kernel_size")
     if coordgate_options is not None and (
         spatial != "coordgate" or not isinstance(coordgate_options, dict)
     ):

@@ -2,7 +2,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from coordgate_keras.zoo._checks import check_positive_int, standardize_data_format
+from coordgate_keras.layers._args import positive_int
+from coordgate_keras.zoo._checks import standardize_data_format
 
 
 @keras.saving.register_keras_serializable(package="coordgate_keras")
@@ -86,7 +87,7 @@ class MultiWienerDeconvolution(keras.layers.Layer):
                 )
             num_psfs = psfs.shape[-1]
         num_psfs = 4 if num_psfs is None else num_psfs
-        check_positive_int("num_psfs", num_psfs)
+        positive_int(num_psfs, "num_psfs")
         if (
             isinstance(initial_regularization, bool)
             or not isinstance(initial_regularization, (int, float))

@@ -3,9 +3,9 @@
 import keras
 
 from coordgate_keras.layers import CoordConv2D, CoordGate
+from coordgate_keras.layers._args import positive_int
 from coordgate_keras.zoo._checks import (
     check_choice,
-    check_positive_int,
     resolve_input_shape,
     validate_out_channels,
 )
@@ -275,14 +275,14 @@ def validate_unet_arguments(
     spatial,
     coordgate_options,
 ):
-    check_positive_int("depth", depth)
-    check_positive_int("base_filters", base_filters)
-    check_positive_int("convs_per_block", convs_per_block)
+    positive_int(depth, "depth")
+    positive_int(base_filters, "base_filters")
+    positive_int(convs_per_block, "convs_per_block")
     check_choice("normalization", normalization, NORMALIZATIONS)
     check_choice("upsampling", upsampling, UPSAMPLINGS)
     check_choice("spatial", spatial, SPATIAL_MODES)
     if normalization == "group":
-        check_positive_int("norm_groups", norm_groups)
+        positive_int(norm_groups, "norm_groups")
         if base_filters % norm_groups:
             raise ValueError(
                 "Invalid value for argument `norm_groups`. Expected a divisor of "
