@@ -10,13 +10,14 @@ Importing this package registers every model:
 
 from coordgate_keras.zoo._registry import (
     ModelInfo,
-    WeightSpec,
     create_model,
     list_models,
+    load_weights,
     model_info,
     register_model,
     register_weights,
 )
+from coordgate_keras.zoo._weights import WeightEntry, WeightsError
 from coordgate_keras.zoo.cnn1d import build_cnn1d
 from coordgate_keras.zoo.locally_connected1d import LocallyConnected1D
 from coordgate_keras.zoo.locally_connected2d import LocallyConnected2D
@@ -26,6 +27,9 @@ from coordgate_keras.zoo.multi_wiener_deconvolution import (
 )
 from coordgate_keras.zoo.multi_wiener_net import build_multiwienernet
 from coordgate_keras.zoo.unet import PAPER_COORDGATE_OPTIONS, build_unet
+from coordgate_keras.zoo.unet_presets import UNET_PRESETS, register_presets
+
+register_presets()
 
 __all__ = [
     "LocallyConnected1D",
@@ -33,13 +37,16 @@ __all__ = [
     "ModelInfo",
     "MultiWienerDeconvolution",
     "PAPER_COORDGATE_OPTIONS",
-    "WeightSpec",
+    "UNET_PRESETS",
+    "WeightEntry",
+    "WeightsError",
     "build_cnn1d",
     "build_multiwienernet",
     "build_unet",
     "create_model",
     "gaussian_psfs",
     "list_models",
+    "load_weights",
     "model_info",
     "register_model",
     "register_weights",

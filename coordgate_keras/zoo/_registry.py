@@ -19,23 +19,10 @@ import keras
 # test guards it (tests/zoo/test_registry.py::test_build_uninitialized_leaks_nothing).
 from keras.src.backend.common import global_state
 
+from coordgate_keras.zoo import _weights
+
 # The reference input used for parameter counts and the model table.
 DEFAULT_REFERENCE_INPUT_SHAPE = (256, 256, 1)
-
-
-@dataclasses.dataclass(frozen=True)
-class WeightSpec:
-    """Where a published weight file lives.
-
-    Args:
-        url: str. Address of a `.weights.h5` file (`file://` works too).
-        sha256: str. SHA-256 of the file, checked after download.
-        description: str. One line on what the weights were trained on.
-    """
-
-    url: str
-    sha256: str
-    description: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,11 +59,7 @@ class _Entry:
     reference_input_shape: tuple
 
 
-# Where downloaded weights are cached: None is Keras' default (`~/.keras`).
-WEIGHTS_CACHE_DIR = None
-
 _MODELS = {}
-_WEIGHTS = {}
 _DEPTH_SUFFIX = re.compile(r"^(?P<family>.+)_d(?P<depth>\d+)$")
 
 
@@ -129,30 +112,57 @@ def register_model(fn=None, *, family=None, depth=None, reference_input_shape=No
     return decorator
 
 
-def register_weights(name, tag, url, sha256, description=""):
+def register_weights(
+    name, tag, url=None, sha256=None, description="", builder_kwargs=None
+):
     """Publishes a weight file for a registered model under `tag`.
+
+    Packaged weights are registered by their family's presets module (e.g.
+    `unet_presets.py`); this adds others, e.g. on a mirror.
 
     Args:
         name: str. Registered model name.
         tag: str. Weight tag, passed as `create_model(name, weights=tag)`.
-        url: str. Address of the `.weights.h5` file.
+        url: str or None. Address of the `.weights.h5` file (`file://` works);
+            None to download only from a base URL (argument or
+            `$COORDGATE_KERAS_WEIGHTS_URL`).
         sha256: str. SHA-256 of that file.
         description: str. One line on the training data.
+        builder_kwargs: dict or None. Builder arguments the weights need.
+
+    Returns:
+        The `WeightEntry`.
     """
     _get_entry(name)
-    _WEIGHTS.setdefault(name, {})[tag] = WeightSpec(url, sha256, description)
+    if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ValueError(
+            "Invalid value for argument `sha256`. Expected 64 lowercase hex "
+            f"digits. Received: sha256={sha256!r}"
+        )
+    return _weights.register(
+        _weights.WeightEntry(
+            model=name,
+            tag=tag,
+            filename=_weights.weight_filename(name, tag),
+            sha256=sha256,
+            description=description,
+            builder_kwargs=dict(builder_kwargs or {}),
+            url=url,
+        )
+    )
 
 
 def unregister_weights(name, tag):
     """Removes a weight tag added by `register_weights` (used by tests)."""
-    _WEIGHTS.get(name, {}).pop(tag, None)
+    _weights.unregister(name, tag)
 
 
-def list_models(pattern="*"):
+def list_models(pattern="*", pretrained=False):
     """Names of the registered models matching a shell-style pattern, sorted.
 
     Args:
         pattern: str. `fnmatch` pattern, e.g. `"*unet*"` or `"coordgate_*"`.
+        pretrained: bool. Only models with published weights.
 
     Returns:
         A sorted list of model names.
@@ -163,7 +173,12 @@ def list_models(pattern="*"):
     >>> list_models("unet_d*")
     ['unet_d1', 'unet_d2', 'unet_d3', 'unet_d4', 'unet_d5']
     """
-    return sorted(name for name in _MODELS if fnmatch.fnmatchcase(name, pattern))
+    return sorted(
+        name
+        for name in _MODELS
+        if fnmatch.fnmatchcase(name, pattern)
+        and (not pretrained or _weights.tags(name))
+    )
 
 
 def create_model(name, /, input_shape=None, weights=None, **overrides):
@@ -189,33 +204,51 @@ def create_model(name, /, input_shape=None, weights=None, **overrides):
     >>> model = create_model("coordgate_unet_d2", input_shape=(64, 64, 1))
     """
     entry = _get_entry(name)
+    weight_entry = None
+    if weights is not None:
+        weight_entry = _weights.get_entry(name, weights)
+        # The weights' builder arguments are the defaults; a conflicting
+        # override is caught by the architecture check below.
+        overrides = {**weight_entry.builder_kwargs, **overrides}
     if input_shape is not None:
         overrides["input_shape"] = tuple(input_shape)
     overrides.setdefault("name", name)
-    available = _WEIGHTS.get(name, {})
-    if weights is not None and weights not in available:
-        if available:
-            expected = "None or one of " + ", ".join(
-                f"'{tag}'" for tag in sorted(available)
-            )
-        else:
-            expected = f"None (no weights are published for model `{name}` yet)"
-        raise ValueError(
-            f"Invalid value for argument `weights`. Expected {expected}. "
-            f"Received: weights={weights!r}"
-        )
     model = entry.fn(**overrides)
-    if weights is not None:
-        spec = available[weights]
-        path = keras.utils.get_file(
-            fname=f"{name}_{weights}.weights.h5",
-            origin=spec.url,
-            file_hash=spec.sha256,
-            cache_dir=WEIGHTS_CACHE_DIR,
-            cache_subdir="coordgate_keras",
-        )
-        model.load_weights(path)
+    _weights.note_builder(
+        model, name, {k: v for k, v in overrides.items() if k != "name"}
+    )
+    if weight_entry is not None:
+        _weights.load(model, weights, name=name)
     return model
+
+
+def load_weights(model, tag, name=None, base_url=None, cache_dir=None):
+    """Loads published weights into a model, after checking that they fit.
+
+    The check compares the model with the architecture recorded in the
+    weights' metadata (layer types and their configuration, weight shapes), so
+    weights made for other builder arguments are refused with the first
+    difference named, before anything is loaded.
+
+    Args:
+        model: a `keras.Model`, e.g. from `create_model(name)`.
+        tag: str. Weight tag (`model_info(name).weights`).
+        name: str or None. Registered model name of the weights; defaults to
+            the name given to `create_model`, else `model.name`.
+        base_url: str or None. Download base URL (over
+            `$COORDGATE_KERAS_WEIGHTS_URL`).
+        cache_dir: str or None. Cache root (default: Keras' cache).
+
+    Returns:
+        `model`, with the weights loaded.
+
+    Example:
+
+    >>> from coordgate_keras.zoo import create_model, load_weights
+    >>> model = create_model("coordgate_unet_d2", residual=True)
+    >>> load_weights(model, "zernike_256")  # doctest: +SKIP
+    """
+    return _weights.load(model, tag, name=name, base_url=base_url, cache_dir=cache_dir)
 
 
 def model_info(name):
@@ -244,7 +277,7 @@ def model_info(name):
         description=entry.description,
         reference_input_shape=entry.reference_input_shape,
         num_params=_count_params(name),
-        weights=tuple(sorted(_WEIGHTS.get(name, {}))),
+        weights=tuple(_weights.tags(name)),
     )
 
 

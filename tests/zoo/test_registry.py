@@ -1,7 +1,5 @@
-import hashlib
 
 import keras
-import numpy as np
 import pytest
 
 from coordgate_keras.zoo import (
@@ -95,45 +93,6 @@ def test_create_model_passes_input_shape_and_overrides():
     assert model.get_layer("unet_d1_down0_conv0").filters == 4
     renamed = create_model("unet_d1", base_filters=4, name="mine")
     assert renamed.get_layer("mine_down0_conv0").filters == 4
-
-
-def test_weights_must_be_none_while_none_are_published():
-    with pytest.raises(
-        ValueError,
-        match=(
-            r"Invalid value for argument `weights`. Expected None \(no weights are "
-            r"published for model `unet_d2` yet\). Received: weights='imagenet'"
-        ),
-    ):
-        create_model("unet_d2", weights="imagenet")
-
-
-@pytest.fixture
-def published_weights(tmp_path):
-    """Publishes a `file://` weight file for cnn1d under tag 'test'."""
-    source = create_model("cnn1d", input_shape=(16, 1), filters=4)
-    path = tmp_path / "cnn1d.weights.h5"
-    source.save_weights(path)
-    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-    register_weights("cnn1d", "test", path.as_uri(), sha256, "random weights")
-    cache = tmp_path / "cache"
-    cache.mkdir()  # get_file falls back to /tmp/.keras for a missing directory
-    yield source, cache
-    _registry.unregister_weights("cnn1d", "test")
-
-
-def test_weights_tag_downloads_checks_and_loads(published_weights, monkeypatch):
-    source, cache = published_weights
-    monkeypatch.setattr(_registry, "WEIGHTS_CACHE_DIR", str(cache))
-    assert model_info("cnn1d").weights == ("test",)
-    model = create_model("cnn1d", input_shape=(16, 1), filters=4, weights="test")
-    assert (cache / "coordgate_keras" / "cnn1d_test.weights.h5").exists()
-    for a, b in zip(model.weights, source.weights):
-        np.testing.assert_array_equal(
-            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
-        )
-    with pytest.raises(ValueError, match=r"Expected None or one of 'test'"):
-        create_model("cnn1d", weights="other")
 
 
 def test_register_model_rejects_duplicates_and_unknown_depth():

@@ -1,0 +1,733 @@
+"""2D study: deblurring a static spatially-varying PSF, every U-Net family, >= 3 seeds.
+
+Reproduces the paper's second claim with our own measurement: a shallow U-Net
+with CoordGate against deeper plain U-Nets, CoordConv U-Nets and MultiWienerNet,
+all trained with the same budget (steps, batch, optimizer, loss, data) by
+`coordgate_keras.training.train`, and evaluated on one held-out set. Also the
+blurred input and classical Wiener deconvolution (centre PSF, local PSF per
+tile), and ablations of the CoordGate options on `coordgate_unet_d2`.
+
+    python benchmarks/deblur2d.py --quick            # CPU scale (<= 45 min on 2 cores)
+    python benchmarks/deblur2d.py --full             # GPU scale (JAX backend fine)
+    python benchmarks/deblur2d.py --analyze --out benchmarks/results/deblur2d
+
+Training writes `runs.jsonl` (one line per run, appended as runs finish) and
+`crops.npz` (corner crops of the seed-0 predictions); `--analyze` (CPU) adds the
+Wiener baselines, latencies, the tables (`results.md`, `results.json`) and the
+plots. Runs go seed-major (every model's seed 0 before any seed 1) so a time
+budget (`--budget-seconds`) cuts seeds, not models.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+
+import numpy as np
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "deblur2d"
+
+MODELS = [
+    "unet_d1", "unet_d2", "unet_d3", "unet_d4", "unet_d5",
+    "coordconv_unet_d1", "coordconv_unet_d2", "coordconv_unet_d3",
+    "coordgate_unet_d1", "coordgate_unet_d2", "coordgate_unet_d3",
+    "multiwienernet",
+]  # fmt: skip
+
+# Ablations of `coordgate_unet_d2` (label -> CoordGate options over the paper's).
+ABLATIONS = {
+    "cg_d2/encoding=fourier": {"encoding": "fourier"},
+    "cg_d2/encoding=map": {"encoding": "map"},
+    "cg_d2/hidden=relu": {"hidden_activation": "relu"},
+    "cg_d2/hidden=gelu": {"hidden_activation": "gelu"},
+    "cg_d2/gate=sigmoid": {"gate_activation": "sigmoid"},
+    "cg_d2/gate=none": {"gate_activation": None},
+    "cg_d2/no_projection": {"use_projection": False},
+    "cg_d2/units=16": {"encoding_units": 16},
+    "cg_d2/layers=1": {"encoding_layers": 1},
+}
+
+SCALES = {
+    # CPU: small images, narrow networks, few steps. Labelled as such.
+    "quick": {
+        "image_size": 64,
+        "psf": {"kind": "zernike", "grid_shape": [4, 4], "kernel_size": 15},
+        "steps": 300,
+        "batch_size": 8,
+        "base_filters": 16,
+        "train_images": 512,
+        "eval_images": 32,
+        "precision": "float32",
+        "seeds": 3,
+    },
+    # GPU: the setting of the H100 probe (128x128, 31 px PSFs on an 8x8 grid).
+    "full": {
+        "image_size": 128,
+        "psf": {"kind": "zernike", "grid_shape": [8, 8], "kernel_size": 31},
+        "steps": 1500,
+        "batch_size": 16,
+        "base_filters": None,
+        "train_images": 4096,
+        "eval_images": 64,
+        "precision": "mixed_bfloat16",
+        "seeds": 3,
+    },
+}
+EVAL_SEED = 9_000  # the held-out scenes and noise, shared by every run
+
+
+def environment():
+    """Package, backend and hardware of this process (for every results file)."""
+    import keras
+
+    import coordgate_keras
+
+    env = {
+        "package_version": coordgate_keras.__version__,
+        "keras_version": keras.__version__,
+        "backend": keras.backend.backend(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+    }
+    if env["backend"] == "jax":
+        import jax
+
+        env["devices"] = [str(d.device_kind) for d in jax.devices()]
+    else:
+        env["devices"] = ["cpu"]
+    return env
+
+
+# === Data ===
+
+
+def psf_field(psf):
+    from coordgate_keras import data
+
+    kwargs = {k: v for k, v in psf.items() if k != "kind"}
+    kwargs["grid_shape"] = tuple(kwargs["grid_shape"])
+    if psf["kind"] == "zernike":
+        return data.zernike_psf_field(**kwargs)
+    return data.gaussian_psf_field(**kwargs)
+
+
+def eval_set(scale):
+    """Held-out `(blurred, sharp)`: exact-operator blur, Poisson+Gaussian noise."""
+    from coordgate_keras import data
+
+    size = scale["image_size"]
+    field = psf_field(scale["psf"])
+    sharp = data.microscopy_scenes(
+        scale["eval_images"], image_shape=(size, size), seed=EVAL_SEED
+    )[..., None].astype("float32")
+    blurred = data.blur_fast(sharp, field)
+    blurred = data.NoiseModel()(np.clip(blurred, 0, 1), seed=EVAL_SEED)
+    return np.clip(blurred, 0.0, 1.0).astype("float32"), sharp
+
+
+def psnr(a, b, axis=None):
+    mse = np.mean((np.asarray(a, "float64") - np.asarray(b, "float64")) ** 2, axis=axis)
+    return 10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))
+
+
+def tile_psnr(pred, sharp, grid):
+    """PSNR of each of `grid x grid` tiles, over the whole eval set."""
+    n, h, w = sharp.shape[:3]
+    th, tw = h // grid, w // grid
+    err = (pred[..., 0] - sharp[..., 0]).astype("float64") ** 2
+    err = err[:, : th * grid, : tw * grid].reshape(n, grid, th, grid, tw)
+    mse = err.mean(axis=(0, 2, 4))
+    return (10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))).round(3).tolist()
+
+
+def worst_corner(field, size):
+    """(row, col) slice origin of the corner quarter whose PSF is widest."""
+    corners = {
+        (0, 0): (0, 0),
+        (0, 1): (0, size - 1),
+        (1, 0): (size - 1, 0),
+        (1, 1): (size - 1, size - 1),
+    }
+    widths = {}
+    k = field.kernel_size
+    yy, xx = np.mgrid[:k, :k] - k // 2
+    for key, (r, c) in corners.items():
+        psf = field.psf_at(r, c, (size, size))
+        psf = psf / psf.sum()
+        my, mx = (psf * yy).sum(), (psf * xx).sum()
+        widths[key] = float(np.sqrt((psf * ((yy - my) ** 2 + (xx - mx) ** 2)).sum()))
+    worst = max(widths, key=widths.get)
+    return worst, widths
+
+
+# === Training ===
+
+
+def run_list(scale, seeds, ablations=True):
+    runs = [
+        {"label": name, "model": name, "coordgate_options": None, "seed": seed}
+        for seed in range(seeds)
+        for name in MODELS
+    ]
+    if ablations:
+        runs += [
+            {"label": label, "model": "coordgate_unet_d2", "coordgate_options": opts,
+             "seed": 0}
+            for label, opts in ABLATIONS.items()
+        ]  # fmt: skip
+    return runs
+
+
+def train_run(run, scale, workdir):
+    """Trains one run with the library; returns (model, training metrics)."""
+    import keras
+
+    from coordgate_keras import training
+
+    model_kwargs = {"residual": True}
+    if scale["base_filters"] is not None and run["model"] != "multiwienernet":
+        model_kwargs["base_filters"] = scale["base_filters"]
+    if run["model"] == "multiwienernet" and scale["base_filters"] is not None:
+        model_kwargs["base_filters"] = max(8, scale["base_filters"] * 3 // 8 * 2)
+    if run["coordgate_options"]:
+        model_kwargs["coordgate_options"] = run["coordgate_options"]
+    config = training.TrainConfig().replace(
+        model=run["model"],
+        model_kwargs=model_kwargs,
+        image_size=scale["image_size"],
+        psf=scale["psf"],
+        steps=scale["steps"],
+        batch_size=scale["batch_size"],
+        train_images=scale["train_images"],
+        eval_images=min(16, scale["eval_images"]),
+        precision=scale["precision"],
+        seed=run["seed"],
+        eval_every=scale["steps"],
+        checkpoint_every=max(100, scale["steps"] // 3),
+    )
+    metrics = training.train(config, workdir, verbose=0)
+    path = None
+    for candidate in ("final.keras", "model.keras", "last.keras"):
+        if os.path.exists(os.path.join(workdir, candidate)):
+            path = os.path.join(workdir, candidate)
+            break
+    model = keras.saving.load_model(path, compile=False)
+    return model, metrics, config.to_dict()
+
+
+def predict(model, x, batch_size=16):
+    import keras
+
+    outs = []
+    for i in range(0, len(x), batch_size):
+        y = model(x[i : i + batch_size], training=False)
+        outs.append(np.asarray(keras.ops.convert_to_numpy(y), "float32"))
+    return np.clip(np.concatenate(outs), 0.0, 1.0)
+
+
+def ssim(pred, sharp):
+    import keras
+
+    from coordgate_keras.training import metrics as metrics_lib
+
+    return float(
+        keras.ops.convert_to_numpy(
+            keras.ops.mean(metrics_lib.ssim(sharp, pred, max_val=1.0))
+        )
+    )
+
+
+def train_all(args, scale):
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "runs.jsonl"
+    done = set()
+    if log.exists():
+        for line in log.read_text().splitlines():
+            rec = json.loads(line)
+            done.add((rec["label"], rec["seed"]))
+    blurred, sharp = eval_set(scale)
+    field = psf_field(scale["psf"])
+    grid = scale["psf"]["grid_shape"][0]
+    corner, widths = worst_corner(field, scale["image_size"])
+    half = scale["image_size"] // 2
+    rs = slice(corner[0] * half, corner[0] * half + half)
+    cs = slice(corner[1] * half, corner[1] * half + half)
+    crops = {"sharp": sharp[:4, rs, cs, 0], "blurred": blurred[:4, rs, cs, 0]}
+    crops_path = out / "crops.npz"
+    if crops_path.exists():
+        crops.update(dict(np.load(crops_path)))
+    header = {
+        "scale": args.scale,
+        "scale_config": scale,
+        "environment": environment(),
+        "blurred": {
+            "psnr": float(psnr(blurred, sharp)),
+            "tile_psnr": tile_psnr(blurred, sharp, grid),
+        },
+        "worst_corner": list(corner),
+        "corner_psf_widths": {str(k): v for k, v in widths.items()},
+    }
+    (out / "study.json").write_text(json.dumps(header, indent=1))
+    runs = run_list(
+        scale, args.seeds or scale["seeds"], ablations=not args.no_ablations
+    )
+    if args.models:
+        runs = [
+            r for r in runs if r["model"] in args.models or r["label"] in args.models
+        ]
+    start = time.time()
+    skipped = []
+    for i, run in enumerate(runs):
+        if (run["label"], run["seed"]) in done:
+            continue
+        if args.budget_seconds and time.time() - start > args.budget_seconds:
+            skipped.append(run)
+            continue
+        t0 = time.time()
+        workdir = out / "work" / f"{run['label'].replace('/', '_')}_s{run['seed']}"
+        model, train_metrics, config = train_run(run, scale, str(workdir))
+        pred = predict(model, blurred)
+        rec = {
+            **run,
+            "num_params": int(model.count_params()),
+            "psnr": float(psnr(pred, sharp)),
+            "psnr_per_image": psnr(pred, sharp, axis=(1, 2, 3)).round(3).tolist(),
+            "ssim": ssim(pred, sharp),
+            "tile_psnr": tile_psnr(pred, sharp, grid),
+            "train_seconds": train_metrics.get("seconds"),
+            "steps": train_metrics.get("steps"),
+            "train_metrics": train_metrics,
+            "config": config,
+            "wall_seconds": time.time() - t0,
+        }
+        with open(log, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        if run["seed"] == 0:
+            crops[run["label"]] = pred[:4, rs, cs, 0]
+            np.savez_compressed(crops_path, **crops)
+        print(
+            f"[{i + 1}/{len(runs)}] {run['label']:28s} seed {run['seed']} "
+            f"PSNR {rec['psnr']:.2f} dB  SSIM {rec['ssim']:.4f}  "
+            f"params {rec['num_params']:,}  {rec['wall_seconds']:.0f}s",
+            flush=True,
+        )
+        if not args.keep_workdirs:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+    if skipped:
+        print(f"budget reached: {len(skipped)} runs not started", flush=True)
+        (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
+
+
+# === Analysis (CPU) ===
+
+FAMILIES = {
+    "unet": "U-Net",
+    "coordconv_unet": "CoordConv U-Net",
+    "coordgate_unet": "CoordGate U-Net",
+    "multiwienernet": "MultiWienerNet",
+}
+
+
+def wiener(blurred, psf, k):
+    """Wiener deconvolution of `(n, H, W)` images by one PSF (reflect-padded)."""
+    n, h, w = blurred.shape
+    r = psf.shape[0] // 2
+    padded = np.pad(blurred, ((0, 0), (r, r), (r, r)), mode="reflect")
+    ph, pw = padded.shape[1:]
+    kernel = np.zeros((ph, pw))
+    kernel[: psf.shape[0], : psf.shape[1]] = psf / psf.sum()
+    kernel = np.roll(kernel, (-r, -r), axis=(0, 1))
+    transfer = np.fft.rfft2(kernel)
+    filt = np.conj(transfer) / (np.abs(transfer) ** 2 + k)
+    out = np.fft.irfft2(np.fft.rfft2(padded) * filt, s=(ph, pw))
+    return np.clip(out[:, r : r + h, r : r + w], 0.0, 1.0)
+
+
+def wiener_baselines(scale, blurred, sharp):
+    """Wiener with the centre PSF and with the local PSF per tile.
+
+    The regulariser is chosen per method on the held-out set itself (the best
+    of a log grid), which flatters the classical baselines.
+    """
+    field = psf_field(scale["psf"])
+    size = scale["image_size"]
+    grid = scale["psf"]["grid_shape"][0]
+    b, s = blurred[..., 0].astype("float64"), sharp[..., 0].astype("float64")
+    ks = np.logspace(-4, -1, 7)
+    centre = field.psf_at(size // 2, size // 2, (size, size))
+    results = {}
+    best = max(ks, key=lambda k: psnr(wiener(b, centre, k), s))
+    pred = wiener(b, centre, best)
+    results["wiener_centre"] = {
+        "psnr": float(psnr(pred, s)),
+        "k": float(best),
+        "tile_psnr": tile_psnr(pred[..., None], sharp, grid),
+        "pred": pred,
+    }
+    tile = size // grid
+
+    def local(k):
+        out = np.empty_like(b)
+        for r in range(grid):
+            for c in range(grid):
+                psf = field.psf_at(
+                    r * tile + tile // 2, c * tile + tile // 2, (size, size)
+                )
+                full = wiener(b, psf, k)
+                rs = slice(r * tile, (r + 1) * tile)
+                cs = slice(c * tile, (c + 1) * tile)
+                out[:, rs, cs] = full[:, rs, cs]
+        return out
+
+    scores = {k: psnr(local(k), s) for k in ks}
+    best = max(scores, key=scores.get)
+    pred = local(best)
+    results["wiener_local"] = {
+        "psnr": float(psnr(pred, s)),
+        "k": float(best),
+        "tile_psnr": tile_psnr(pred[..., None], sharp, grid),
+        "pred": pred,
+    }
+    return results
+
+
+def _ssim_numpy(pred, sharp):
+    import keras
+
+    from coordgate_keras.training import metrics as metrics_lib
+
+    value = metrics_lib.ssim(sharp.astype("float32"), pred.astype("float32"))
+    return float(np.mean(keras.ops.convert_to_numpy(value)))
+
+
+def model_costs(label, record, scale):
+    """Parameters and MACs at the study's image size (shapes only)."""
+    from coordgate_keras.zoo._model_table import count_macs
+    from coordgate_keras.zoo._registry import build_uninitialized
+
+    kwargs = dict(record["config"]["model_kwargs"])
+    size = scale["image_size"]
+    model = build_uninitialized(record["model"], input_shape=(size, size, 1), **kwargs)
+    return int(model.count_params()), int(count_macs(model))
+
+
+def keras_latency(record, scale, runs=10):
+    """Median batch-1 latency (ms) of the model with random weights, on this CPU."""
+    import keras
+
+    from coordgate_keras.zoo import create_model
+
+    size = scale["image_size"]
+    model = create_model(
+        record["model"], input_shape=(size, size, 1), **record["config"]["model_kwargs"]
+    )
+    x = np.random.default_rng(0).random((1, size, size, 1), dtype="float32")
+    fn = model.predict_on_batch
+    for _ in range(3):
+        fn(x)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn(x)
+        times.append((time.perf_counter() - t0) * 1e3)
+    keras.backend.clear_session()
+    return float(np.median(times)), model
+
+
+def tflite_latency(model, scale, tmpdir):
+    from coordgate_keras import tflite
+
+    size = scale["image_size"]
+    path = os.path.join(tmpdir, f"{model.name}.tflite")
+    tflite.export_tflite(model, path, (1, size, size, 1), overwrite=True)
+    result = tflite.benchmark(path, threads=2, runs=20, warmup=3)
+    return float(result["p50_ms"])
+
+
+def aggregate(records):
+    by_label = {}
+    for rec in records:
+        by_label.setdefault(rec["label"], []).append(rec)
+    rows = {}
+    for label, recs in by_label.items():
+        p = np.array([r["psnr"] for r in recs])
+        q = np.array([r["ssim"] for r in recs])
+        rows[label] = {
+            "label": label,
+            "model": recs[0]["model"],
+            "family": _family(recs[0]["model"]),
+            "coordgate_options": recs[0]["coordgate_options"],
+            "seeds": sorted(r["seed"] for r in recs),
+            "num_params": recs[0]["num_params"],
+            "psnr_mean": float(p.mean()),
+            "psnr_std": float(p.std(ddof=1)) if len(p) > 1 else None,
+            "ssim_mean": float(q.mean()),
+            "ssim_std": float(q.std(ddof=1)) if len(q) > 1 else None,
+            "train_seconds_mean": float(
+                np.mean([r["train_seconds"] or np.nan for r in recs])
+            ),
+            "tile_psnr_seed0": next(
+                (r["tile_psnr"] for r in recs if r["seed"] == 0), None
+            ),
+        }
+    return rows
+
+
+def _family(model):
+    return model.rsplit("_d", 1)[0] if model != "multiwienernet" else model
+
+
+def _fmt(mean, std, digits=2):
+    if std is None:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def analyze(args):
+    out = pathlib.Path(args.out)
+    study = json.loads((out / "study.json").read_text())
+    scale = study["scale_config"]
+    records = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines()]
+    rows = aggregate(records)
+    blurred, sharp = eval_set(scale)
+    print("Wiener baselines ...", flush=True)
+    baselines = wiener_baselines(scale, blurred, sharp)
+    for base in baselines.values():
+        base["ssim"] = _ssim_numpy(base.pop("pred")[..., None], sharp)
+    blurred_ssim = _ssim_numpy(blurred, sharp)
+    first = {r["label"]: r for r in records if r["seed"] == 0}
+    import tempfile
+
+    for label, row in rows.items():
+        rec = first.get(label) or next(r for r in records if r["label"] == label)
+        row["num_params"], row["macs"] = model_costs(label, rec, scale)
+        if args.latency and "/" not in label:
+            print(f"latency {label} ...", flush=True)
+            row["keras_ms"], model = keras_latency(rec, scale)
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    row["tflite_ms"] = tflite_latency(model, scale, tmp)
+                except Exception as error:  # reported, not hidden
+                    row["tflite_ms"] = None
+                    row["tflite_error"] = str(error)[:200]
+    results = {
+        "study": "deblur2d",
+        "scale": study["scale"],
+        "scale_config": scale,
+        "training_environment": study["environment"],
+        "analysis_environment": environment(),
+        "blurred": {**study["blurred"], "ssim": blurred_ssim},
+        "baselines": baselines,
+        "models": rows,
+        "runs": records,
+        "worst_corner": study["worst_corner"],
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "results.md").write_text(render_markdown(results))
+    plots(out, results)
+    print((out / "results.md").read_text())
+
+
+def render_markdown(results):
+    scale, env = results["scale_config"], results["training_environment"]
+    seeds = max(len(r["seeds"]) for r in results["models"].values())
+    lines = [
+        f"# 2D deblurring study ({results['scale']} scale)",
+        "",
+        "<!-- Generated by benchmarks/deblur2d.py --analyze; do not edit. -->",
+        "",
+        f"Trained on {', '.join(env['devices'])} ({env['backend']} backend, Keras "
+        f"{env['keras_version']}, coordgate-keras {env['package_version']}). "
+        f"{scale['image_size']}x{scale['image_size']} images, Zernike PSF field "
+        f"{scale['psf']['grid_shape']} grid of {scale['psf']['kernel_size']} px "
+        f"PSFs, Poisson+Gaussian noise; every model: {scale['steps']} steps, batch "
+        f"{scale['batch_size']}, Adam 1e-3 cosine, MSE, residual output, "
+        f"{scale['precision']}"
+        + (f", base_filters {scale['base_filters']}" if scale["base_filters"] else "")
+        + f"; up to {seeds} seeds (mean ± sample std). Held-out: "
+        f"{scale['eval_images']} images, one set for all.",
+        "",
+        "| model | params | MACs | PSNR (dB) | SSIM | train s |"
+        + (
+            " Keras ms | TFLite ms |"
+            if any("keras_ms" in r for r in results["models"].values())
+            else ""
+        ),
+        "|---|---:|---:|---:|---:|---:|"
+        + (
+            "---:|---:|"
+            if any("keras_ms" in r for r in results["models"].values())
+            else ""
+        ),
+    ]
+    b = results["blurred"]
+    lines.append(f"| blurred input | - | - | {b['psnr']:.2f} | {b['ssim']:.4f} | - |")
+    for name in ("wiener_centre", "wiener_local"):
+        base = results["baselines"][name]
+        text = (
+            "Wiener, centre PSF"
+            if name == "wiener_centre"
+            else ("Wiener, local PSF per tile")
+        )
+        lines.append(
+            f"| {text} (best K={base['k']:.0e}) | - | - | "
+            f"{base['psnr']:.2f} | {base['ssim']:.4f} | - |"
+        )
+    models = [r for r in results["models"].values() if "/" not in r["label"]]
+    ablations = [r for r in results["models"].values() if "/" in r["label"]]
+    for row in models + ablations:
+        extra = ""
+        if "keras_ms" in row:
+            tfl = row.get("tflite_ms")
+            extra = (
+                f" {row['keras_ms']:.1f} | {tfl:.1f} |"
+                if tfl
+                else (f" {row['keras_ms']:.1f} | - |")
+            )
+        lines.append(
+            f"| `{row['label']}` ({len(row['seeds'])} seeds) | "
+            f"{row['num_params']:,} | {row['macs'] / 1e9:.2f} G | "
+            f"{_fmt(row['psnr_mean'], row['psnr_std'])} | "
+            f"{_fmt(row['ssim_mean'], row['ssim_std'], 4)} | "
+            f"{row['train_seconds_mean']:.0f} |{extra}"
+        )
+    lines += [
+        "",
+        "Ablations are `coordgate_unet_d2` with one CoordGate option "
+        "changed (seed 0 unless more are listed).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plots(out, results):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results["models"].values() if "/" not in r["label"]]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for family, title in FAMILIES.items():
+        fam = sorted(
+            (r for r in rows if r["family"] == family), key=lambda r: r["num_params"]
+        )
+        if not fam:
+            continue
+        ax.errorbar(
+            [r["num_params"] for r in fam],
+            [r["psnr_mean"] for r in fam],
+            yerr=[r["psnr_std"] or 0 for r in fam],
+            marker="o",
+            capsize=3,
+            label=title,
+        )
+        for r in fam:
+            ax.annotate(
+                r["label"].rsplit("_", 1)[-1],
+                (r["num_params"], r["psnr_mean"]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
+    for name, style in (("wiener_local", ":"), ("wiener_centre", "-.")):
+        ax.axhline(
+            results["baselines"][name]["psnr"],
+            color="gray",
+            ls=style,
+            label=name.replace("_", ", "),
+        )
+    ax.axhline(results["blurred"]["psnr"], color="k", ls="--", label="blurred input")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("held-out PSNR (dB)")
+    ax.set_title(f"2D deblurring, {results['scale']} scale")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "psnr_vs_params.png", dpi=110)
+    plt.close(fig)
+
+    # PSNR across the field for the best model of each family.
+    best = {}
+    for r in rows:
+        if r["tile_psnr_seed0"] and (
+            r["family"] not in best or r["psnr_mean"] > best[r["family"]]["psnr_mean"]
+        ):
+            best[r["family"]] = r
+    panels = (
+        [("blurred input", results["blurred"]["tile_psnr"])]
+        + [(f"{b['label']}", b["tile_psnr_seed0"]) for b in best.values()]
+        + [("Wiener, local PSF", results["baselines"]["wiener_local"]["tile_psnr"])]
+    )
+    vmin = min(np.min(p) for _, p in panels)
+    vmax = max(np.max(p) for _, p in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.2))
+    for ax, (title, tiles) in zip(axes, panels):
+        handle = ax.imshow(tiles, vmin=vmin, vmax=vmax, cmap="viridis")
+        ax.set_title(f"{title}\n{np.mean(tiles):.1f} dB mean", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(handle, ax=axes, fraction=0.02, label="PSNR per tile (dB)")
+    fig.savefig(out / "psnr_vs_position.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+    crops_path = out / "crops.npz"
+    if crops_path.exists():
+        crops = dict(np.load(crops_path))
+        names = ["sharp", "blurred"] + [
+            b["label"] for b in best.values() if b["label"] in crops
+        ]
+        fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.9))
+        for ax, name in zip(axes, names):
+            ax.imshow(crops[name][0], cmap="gray", vmin=0, vmax=1)
+            ax.set_title(name, fontsize=8)
+            ax.axis("off")
+        fig.suptitle(
+            f"worst corner {results['worst_corner']} of held-out image 0", fontsize=9
+        )
+        fig.savefig(out / "corner_crops.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--quick", dest="scale", action="store_const", const="quick")
+    mode.add_argument("--full", dest="scale", action="store_const", const="full")
+    mode.add_argument("--analyze", dest="scale", action="store_const", const=None)
+    parser.add_argument("--out", default=None, help="results folder")
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None, help="override steps")
+    parser.add_argument("--models", nargs="*", default=None)
+    parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--budget-seconds", type=float, default=None)
+    parser.add_argument("--keep-workdirs", action="store_true")
+    parser.add_argument(
+        "--latency",
+        action="store_true",
+        help="with --analyze: batch-1 Keras and TFLite latency",
+    )
+    args = parser.parse_args(argv)
+    if args.scale is None:
+        if not args.out:
+            parser.error("--analyze needs --out (a folder written by --quick/--full)")
+        analyze(args)
+        return 0
+    scale = dict(SCALES[args.scale])
+    if args.steps:
+        scale["steps"] = args.steps
+    args.out = args.out or str(RESULTS / args.scale)
+    train_all(args, scale)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
