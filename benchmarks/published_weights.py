@@ -71,8 +71,8 @@ def main(argv=None):
             sys.executable, "-m", "coordgate_keras.training.cli",
             "--config", recipe, "--workdir", workdir,
         ]  # fmt: skip
-        if args.overrides:
-            command += ["--set", *args.overrides]
+        for override in args.overrides:
+            command += ["--set", override]
         print("$", " ".join(command), flush=True)
         t0 = time.time()
         result = subprocess.run(command)

@@ -117,7 +117,7 @@ def run_demo(options=None, verbose=True):
     # int8 calibration: other scenes through the same optics.
     calibration = None
     if options.export and not options.images:
-        calib_sharp = data.microscopy_scenes(8, size, seed=options.seed + 1)[..., None]
+        calib_sharp = data.microscopy_scenes(8, size, seed=options.seed + 1)
         calibration = np.clip(data.blur_fast(calib_sharp, field), 0.0, 1.0)
         calibration = calibration.astype("float32")
     _say(
