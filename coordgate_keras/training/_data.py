@@ -135,6 +135,10 @@ def build(cfg, simulator_mode, cache_dir, log=print):
         channels = 1
     else:
         folder = _image_folder(cfg.data, shape, cfg)
+        # Decode (and check) every image now: a bad file is refused before
+        # training, by name, not from inside the input pipeline.
+        for index in range(len(folder)):
+            folder.load(index)
 
         def sharp_batch(indices):
             return np.stack([folder.crop(int(i), cfg.seed) for i in indices])

@@ -222,12 +222,7 @@ def train(config, workdir, verbose="auto", cache_dir=None):
         )
         run_seconds = time.perf_counter() - started
         if trainer_cb.nan_step is not None:
-            raise FloatingPointError(
-                f"Training stopped at step {trainer_cb.nan_step}: the loss is NaN or "
-                f"infinite. The weights of the last finite backup are in "
-                f"{backup_dir}. Lower `learning_rate` (now {cfg.learning_rate}), add "
-                f"`warmup_steps`, or use precision='float32' (now {cfg.precision!r})."
-            )
+            raise FloatingPointError(_nan_message(cfg, trainer_cb.nan_step, backup_dir))
         final = evaluate_fn(network)
     _atomic.save_model(network, os.path.join(workdir, "final.keras"))
     trained = cfg.steps - start_step
@@ -303,6 +298,26 @@ def _callbacks_cache_dir():
     from coordgate_keras.training import _scene_pool
 
     return _scene_pool.default_cache_dir()
+
+
+def _nan_message(cfg, step, backup_dir):
+    hints = [f"lower `learning_rate` (now {cfg.learning_rate:g})"]
+    if not cfg.warmup_steps:
+        hints.append("add `warmup_steps`")
+    if cfg.precision != "float32":
+        hints.append(f"use precision='float32' (now {cfg.precision!r})")
+    epoch = _backup_epoch(backup_dir)
+    kept = (
+        f"The backup in {backup_dir} holds the weights of the last checkpoint "
+        f"before it; a new run in another workdir is needed after changing the "
+        f"config."
+        if epoch
+        else "No checkpoint was reached."
+    )
+    return (
+        f"Training stopped at step {step}: the loss is NaN or infinite. "
+        f"{kept} To fix: {', '.join(hints)}."
+    )
 
 
 def _tensorboard_available(runtime):
