@@ -147,7 +147,8 @@ JAX_SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, HideTensorFlow())
     sys.path.insert(0, {tests!r})
     from training.test_train import TINY, _learnability
-    from coordgate_keras.training import TrainConfig, cli, evaluate, heldout_data
+    import csv
+    from coordgate_keras.training import TrainConfig, cli, evaluate, heldout_data, train
     import keras
     before, after = _learnability("jax")
     workdir = {workdir!r}
@@ -159,7 +160,18 @@ JAX_SCRIPT = textwrap.dedent(
     model = keras.saving.load_model(os.path.join(workdir, "final.keras"))
     blurred, sharp = heldout_data(TrainConfig(**TINY))
     again = evaluate(model, blurred, sharp, batch_size=4)
-    print("RESULT", json.dumps(dict(
+    # The same run on two logical devices (XLA_FLAGS) with DataParallel.
+    parallel = train(TrainConfig(**TINY).replace(strategy="data_parallel"),
+                     workdir + "_dp", verbose=0, cache_dir={cache!r})
+    histories = {{}}
+    for name, path in (("none", workdir), ("data_parallel", workdir + "_dp")):
+        with open(os.path.join(path, "history.csv")) as f:
+            histories[name] = list(csv.DictReader(f))
+    distribution = dict(
+        none=dict(metrics=metrics, history=histories["none"]),
+        data_parallel=dict(metrics=parallel, history=histories["data_parallel"]),
+    )
+    print("RESULT", json.dumps(dict(distribution=distribution,
         code=code, before=float(before), after=float(after), metrics=metrics,
         again=again["psnr"], files=sorted(os.listdir(workdir)),
         tensorflow="tensorflow" in sys.modules, attempts=sorted(set(ATTEMPTS)))))
@@ -167,15 +179,19 @@ JAX_SCRIPT = textwrap.dedent(
 )
 
 
-def test_train_end_to_end_jax_without_tensorflow(tmp_path):
-    """Learnability and the CLI on JAX in a subprocess that never imports TF."""
+def test_train_end_to_end_jax_without_tensorflow(tmp_path, check_match):
+    """Learnability, the CLI, and DataParallel on two logical devices matching
+    one device (tolerance: see test_distribution.py), on JAX in a subprocess
+    that never imports TF."""
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     script = JAX_SCRIPT.format(
         tests=tests_dir, workdir=str(tmp_path / "run"), cache=str(tmp_path / "cache")
     )
+    env = _env("jax")
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     proc = subprocess.run(
         [sys.executable, "-c", script],
-        env=_env("jax"),
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -203,3 +219,5 @@ def test_train_end_to_end_jax_without_tensorflow(tmp_path):
     assert result["again"] == pytest.approx(metrics["psnr"], abs=1e-4)
     # The metrics table is the last thing the CLI prints (before RESULT).
     assert lines[-3].split()[:3] == ["model", "steps", "psnr"]
+    check_match(result["distribution"], "data_parallel")
+    assert result["distribution"]["data_parallel"]["metrics"]["simulator"] == "device"
