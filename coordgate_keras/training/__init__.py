@@ -1,0 +1,37 @@
+"""Training: `TrainConfig`, `train`, `evaluate`, metrics, the device simulator.
+
+>>> from coordgate_keras.training import TrainConfig, train
+>>> cfg = TrainConfig(steps=100).override(["model_kwargs.base_filters=16"])
+>>> metrics = train(cfg, "runs/cg_d2")  # doctest: +SKIP
+
+Nothing here imports TensorFlow on the JAX backend.
+"""
+
+from coordgate_keras.training.config import (
+    TrainConfig,
+    list_recipes,
+    load_config,
+)
+from coordgate_keras.training.device_simulator import DeviceSimulator
+from coordgate_keras.training.losses import get_loss
+from coordgate_keras.training.metrics import psnr, ssim
+from coordgate_keras.training.train import (
+    evaluate,
+    format_metrics,
+    heldout_data,
+    train,
+)
+
+__all__ = [
+    "DeviceSimulator",
+    "TrainConfig",
+    "evaluate",
+    "format_metrics",
+    "get_loss",
+    "heldout_data",
+    "list_recipes",
+    "load_config",
+    "psnr",
+    "ssim",
+    "train",
+]

@@ -1,0 +1,361 @@
+"""Training and held-out data for `train()`, as NumPy (no TensorFlow needed).
+
+Batch `g` of a run is a pure function of `(config, g)`: which images it holds
+(per-pass permutations of the pool seeded by `(seed, pass)`) and its noise
+(seeded by `(seed, g)`). A resumed run therefore continues with exactly the
+batches the interrupted one would have seen.
+"""
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from coordgate_keras import data as data_lib
+from coordgate_keras.training import _checks, _scene_pool
+from coordgate_keras.training import config as config_lib
+
+
+@dataclasses.dataclass
+class Data:
+    """What the trainer needs from a data source.
+
+    Attributes:
+        sample_shape: tuple. One example's shape, `(H, W, C)` or `(L, C)`.
+        make_batch: callable `step -> (inputs, targets)` float32 arrays.
+        simulator: a `DeviceSimulator` to put before the network, or None.
+        eval_blurred, eval_sharp: the held-out pairs.
+        description: str. Where the data come from (for logs and errors).
+        simulator_mode: str. `"host"`, `"device"` or `"none"` (saved pairs).
+    """
+
+    sample_shape: tuple
+    make_batch: object
+    simulator: object
+    eval_blurred: np.ndarray
+    eval_sharp: np.ndarray
+    description: str
+    simulator_mode: str
+
+
+def is_1d(model_name):
+    from coordgate_keras.zoo import _registry
+
+    return len(_registry._get_entry(model_name).reference_input_shape) == 2
+
+
+def _step_seed(seed, tag, step):
+    return int(np.random.SeedSequence([seed, tag, step]).generate_state(1)[0])
+
+
+def _indices(seed, step, batch_size, count):
+    """Pool indices of batch `step`: consecutive slices of per-pass permutations."""
+    positions = step * batch_size + np.arange(batch_size)
+    passes = positions // count
+    out = np.empty(batch_size, dtype=np.int64)
+    for p in np.unique(passes):
+        perm = np.random.default_rng([seed, 3, int(p)]).permutation(count)
+        mask = passes == p
+        out[mask] = perm[positions[mask] % count]
+    return out
+
+
+def psf_field(cfg):
+    """The `PSFField` of `cfg.psf` (2D kinds only)."""
+    spec = dict(cfg.psf)
+    kind = spec.pop("kind")
+    if kind == "zernike":
+        return data_lib.zernike_psf_field(**_tuples(spec))
+    if kind == "gaussian":
+        return data_lib.gaussian_psf_field(**_tuples(spec))
+    if kind == "file":
+        return data_lib.PSFField.load(
+            spec["path"], normalize=spec.get("normalize", False)
+        )
+    raise _checks.invalid(
+        "psf",
+        "a 2D PSF kind ('zernike', 'gaussian', 'file') for a 2D model",
+        f"psf={cfg.psf!r}",
+    )
+
+
+def _tuples(spec):
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
+
+
+def noise_model(cfg):
+    if cfg.noise is None:
+        return None
+    return data_lib.NoiseModel(**_tuples(cfg.noise))
+
+
+def check_finite(array, source):
+    """Refuses NaN or infinity in `array`, naming where it came from."""
+    if not np.all(np.isfinite(array)):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise _checks.invalid(
+            "data",
+            "finite values (no NaN or infinity)",
+            f"{bad} non-finite value(s) in {source}",
+        )
+
+
+def _host_degrade(sharp, field, noise, seed):
+    blurred = data_lib.blur_fast(sharp.astype(np.float64), field)
+    if noise is not None:
+        blurred = noise(blurred, seed=seed)
+    return np.clip(blurred, 0.0, 1.0).astype(np.float32)
+
+
+def build(cfg, simulator_mode, cache_dir, log=print):
+    """The `Data` of `cfg` (`simulator_mode` already resolved to host/device)."""
+    if is_1d(cfg.model):
+        return _build_1d(cfg, log)
+    if cfg.data.startswith("dataset:"):
+        return _build_saved(cfg)
+    field = psf_field(cfg)
+    noise = noise_model(cfg)
+    shape = cfg.image_shape
+    if len(shape) != 2:
+        raise _checks.invalid(
+            "image_size",
+            "an int or [height, width] for a 2D model",
+            f"image_size={cfg.image_size!r}",
+        )
+    field.check_image_shape(shape, name="image_size")
+    if cfg.data == "sim":
+        pool = _scene_pool.scene_pool(cache_dir, cfg.seed, shape, cfg.train_images, log)
+
+        def sharp_batch(indices):
+            return np.array(pool[indices])
+
+        description = f"simulated microscopy scenes ({cfg.train_images} in the pool)"
+        channels = 1
+    else:
+        folder = _image_folder(cfg.data, shape, cfg)
+        # Decode (and check) every image now: a bad file is refused before
+        # training, by name, not from inside the input pipeline.
+        for index in range(len(folder)):
+            folder.load(index)
+
+        def sharp_batch(indices):
+            return np.stack([folder.crop(int(i), cfg.seed) for i in indices])
+
+        description = f"crops of {folder.directory} ({len(folder)} images)"
+        channels = folder.num_channels
+    eval_blurred, eval_sharp = _eval_pairs(cfg, field, noise, shape, channels)
+    batch_size, count = cfg.batch_size, cfg.train_images
+
+    if simulator_mode == "device":
+        from coordgate_keras.training.device_simulator import DeviceSimulator
+
+        simulator = DeviceSimulator(
+            field, shape, noise=noise, seed=cfg.seed, name="device_simulator"
+        )
+
+        def make_batch(step):
+            sharp = sharp_batch(_indices(cfg.seed, step, batch_size, count))
+            return sharp, sharp
+
+    else:
+        simulator = None
+
+        def make_batch(step):
+            sharp = sharp_batch(_indices(cfg.seed, step, batch_size, count))
+            blurred = _host_degrade(sharp, field, noise, _step_seed(cfg.seed, 2, step))
+            return blurred, sharp
+
+    return Data(
+        sample_shape=tuple(shape) + (channels,),
+        make_batch=make_batch,
+        simulator=simulator,
+        eval_blurred=eval_blurred,
+        eval_sharp=eval_sharp,
+        description=description,
+        simulator_mode=simulator_mode,
+    )
+
+
+def heldout(cfg):
+    """Only the held-out pairs of `cfg` (no training pool is made)."""
+    if is_1d(cfg.model) or cfg.data.startswith("dataset:"):
+        data = build(cfg, "host", None, log=lambda message: None)
+        return data.eval_blurred, data.eval_sharp
+    shape = cfg.image_shape
+    channels = 1
+    if cfg.data.startswith("folder:"):
+        channels = _image_folder(cfg.data, shape, cfg).num_channels
+    return _eval_pairs(cfg, psf_field(cfg), noise_model(cfg), shape, channels)
+
+
+def _image_folder(spec, shape, cfg):
+    path = spec.partition(":")[2]
+    return data_lib.ImageFolder(path, crop_shape=shape, **cfg.data_options)
+
+
+def _eval_pairs(cfg, field, noise, shape, channels):
+    if cfg.eval_data is not None and cfg.eval_data.startswith("dataset:"):
+        blurred, sharp = read_saved(cfg.eval_data.partition(":")[2])
+        return blurred[: cfg.eval_images], sharp[: cfg.eval_images]
+    if cfg.eval_data is not None or cfg.data.startswith("folder:"):
+        folder = _image_folder(cfg.eval_data or cfg.data, shape, cfg)
+        # Indices past any training crop: held-out crops even from the same folder.
+        sharp = np.stack(
+            [folder.crop(10**9 + i, cfg.eval_seed) for i in range(cfg.eval_images)]
+        )
+    else:
+        sharp = _scene_pool.eval_scenes(cfg.eval_seed, shape, cfg.eval_images)
+    if sharp.shape[-1] != channels:
+        raise _checks.invalid(
+            "eval_data",
+            f"images with {channels} channel(s), as the training data",
+            f"eval_data={cfg.eval_data!r} with {sharp.shape[-1]}",
+        )
+    blurred = _host_degrade(sharp, field, noise, _step_seed(cfg.eval_seed, 4, 0))
+    return blurred, sharp.astype(np.float32)
+
+
+def read_saved(directory):
+    """All pairs of a `write_deblur_dataset` folder, in written order, NumPy only."""
+    meta_path = os.path.join(directory, "metadata.json")
+    if not os.path.isfile(meta_path):
+        raise _checks.invalid(
+            "data",
+            "a folder written by `data.write_deblur_dataset` (with metadata.json)",
+            f"data='dataset:{directory}'",
+        )
+    with open(meta_path) as f:
+        metadata = json.load(f)
+    blurred, sharp = [], []
+    for name in metadata["shards"]:
+        path = os.path.join(directory, name)
+        with np.load(path, allow_pickle=False) as shard:
+            b, s = shard["blurred"], shard["sharp"]
+        check_finite(b, f"{path} (array 'blurred')")
+        check_finite(s, f"{path} (array 'sharp')")
+        blurred.append(b)
+        sharp.append(s)
+    return np.concatenate(blurred), np.concatenate(sharp)
+
+
+def _build_saved(cfg):
+    directory = cfg.data.partition(":")[2]
+    blurred, sharp = read_saved(directory)
+    if cfg.eval_data is None:
+        if len(sharp) <= cfg.eval_images:
+            raise _checks.invalid(
+                "eval_images",
+                f"fewer held-out pairs than the dataset holds ({len(sharp)})",
+                f"eval_images={cfg.eval_images}",
+            )
+        eval_blurred, eval_sharp = (
+            blurred[-cfg.eval_images :],
+            sharp[-cfg.eval_images :],
+        )
+        blurred, sharp = blurred[: -cfg.eval_images], sharp[: -cfg.eval_images]
+    else:
+        eval_blurred, eval_sharp = read_saved(cfg.eval_data.partition(":")[2])
+        eval_blurred = eval_blurred[: cfg.eval_images]
+        eval_sharp = eval_sharp[: cfg.eval_images]
+    if tuple(sharp.shape[1:3]) != cfg.image_shape:
+        raise _checks.invalid(
+            "image_size",
+            f"the size of the saved pairs {tuple(sharp.shape[1:3])}",
+            f"image_size={cfg.image_size!r}",
+        )
+    count, batch_size = len(sharp), cfg.batch_size
+
+    def make_batch(step):
+        indices = _indices(cfg.seed, step, batch_size, count)
+        return blurred[indices], sharp[indices]
+
+    return Data(
+        sample_shape=tuple(sharp.shape[1:]),
+        make_batch=make_batch,
+        simulator=None,
+        eval_blurred=eval_blurred,
+        eval_sharp=eval_sharp,
+        description=f"saved pairs in {directory} ({count} for training)",
+        simulator_mode="none",
+    )
+
+
+def _build_1d(cfg, log):
+    if cfg.data != "sim":
+        raise _checks.invalid(
+            "data", "'sim' for a 1D model (the 1D task)", f"data={cfg.data!r}"
+        )
+    psf = cfg.psf
+    if psf == config_lib.DEFAULT_PSF:
+        psf = config_lib.DEFAULT_PSF_1D
+    if psf.get("kind") != "varying_gaussian_1d":
+        raise _checks.invalid(
+            "psf",
+            "{'kind': 'varying_gaussian_1d', 'sigma_range': [first, last]} for a "
+            "1D model",
+            f"psf={cfg.psf!r}",
+        )
+    size = cfg.image_size
+    if not isinstance(size, int) and len(size) != 1:
+        raise _checks.invalid(
+            "image_size",
+            "an int (the signal length) for a 1D model",
+            f"image_size={size!r}",
+        )
+    length = size if isinstance(size, int) else size[0]
+    sigma_range = tuple(psf.get("sigma_range", DEFAULT_SIGMA_RANGE))
+    matrix = data_lib.varying_blur_1d_matrix(length, sigma_range).astype(np.float32)
+    noise = noise_model(cfg)
+    # Seeds 2s and 2e + 1 keep the training and held-out signals apart.
+    pool = data_lib.random_signals_1d(cfg.train_images, length, seed=2 * cfg.seed)
+    eval_sharp = data_lib.random_signals_1d(
+        cfg.eval_images, length, seed=2 * cfg.eval_seed + 1
+    )
+
+    def degrade(sharp, seed):
+        blurred = sharp @ matrix.T
+        if noise is not None:
+            blurred = noise(blurred[:, :, None, None], seed=seed)[:, :, 0, 0]
+        return np.clip(blurred, 0.0, 1.0).astype(np.float32)[..., None]
+
+    count, batch_size = cfg.train_images, cfg.batch_size
+
+    def make_batch(step):
+        sharp = pool[_indices(cfg.seed, step, batch_size, count)]
+        return degrade(sharp, _step_seed(cfg.seed, 2, step)), sharp[..., None]
+
+    return Data(
+        sample_shape=(length, 1),
+        make_batch=make_batch,
+        simulator=None,
+        eval_blurred=degrade(eval_sharp, _step_seed(cfg.eval_seed, 4, 0)),
+        eval_sharp=eval_sharp[..., None],
+        description=f"1D signals blurred by Gaussians of width {sigma_range}",
+        simulator_mode="host",
+    )
+
+
+DEFAULT_SIGMA_RANGE = tuple(config_lib.DEFAULT_PSF_1D["sigma_range"])
+
+
+class Prefetcher:
+    """Iterates `make_batch(step)` for `step` in `[start, stop)`, computing the
+    next few batches in threads (NumPy FFTs and file reads release the GIL)."""
+
+    def __init__(self, make_batch, start, stop, workers=None, depth=None):
+        self.make_batch = make_batch
+        self.start, self.stop = start, stop
+        self.workers = workers or min(4, os.cpu_count() or 1)
+        self.depth = depth or 2 * self.workers
+
+    def __iter__(self):
+        with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
+            pending = []
+            next_step = self.start
+            while pending or next_step < self.stop:
+                while next_step < self.stop and len(pending) < self.depth:
+                    pending.append(pool.submit(self.make_batch, next_step))
+                    next_step += 1
+                yield pending.pop(0).result()

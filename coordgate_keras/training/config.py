@@ -1,0 +1,436 @@
+"""`TrainConfig`: everything that defines a training run, as one frozen dataclass.
+
+A config is loaded from and saved to JSON or YAML, every field can be changed
+from the command line (`override(["steps=100", "psf.kernel_size=15"])`), and
+unknown keys are an error that lists the valid ones. The defaults reproduce the
+measured H100 setting of issue 10 (128x128, batch 16, 1,500 steps, Adam 1e-3
+with a cosine schedule, MSE, residual U-Nets, a Zernike 8x8 field of 31 px
+PSFs, Poisson + Gaussian noise).
+"""
+
+import copy
+import dataclasses
+import difflib
+import inspect
+import json
+import os
+
+from coordgate_keras.training import _checks
+
+RECIPES_DIR = os.path.join(os.path.dirname(__file__), "recipes")
+
+DEFAULT_PSF = {"kind": "zernike", "grid_shape": [8, 8], "kernel_size": 31}
+DEFAULT_PSF_1D = {"kind": "varying_gaussian_1d", "sigma_range": [0.5, 6.0]}
+DEFAULT_NOISE = {"photons_range": [100.0, 1000.0], "read_noise_range": [0.0, 0.02]}
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("cosine", "constant")
+LOSSES = ("mse", "l1", "l1_ssim")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+XLA_MODES = ("auto", "on", "off")
+STRATEGIES = ("auto", "none", "mirrored", "multi_worker", "data_parallel")
+SIMULATORS = ("auto", "host", "device")
+PSF_KINDS = ("zernike", "gaussian", "file", "varying_gaussian_1d")
+NOISE_KEYS = ("photons_range", "read_noise_range", "clip")
+DATA_OPTION_KEYS = ("color_mode", "normalization", "recursive")
+# Fields that do not change what a run computes: a resumed run may differ in them.
+RESUME_EXEMPT = ("log_every",)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """A complete description of a training run (frozen; see `replace`).
+
+    Args:
+        model: str. Registry name (`coordgate_keras.zoo.list_models()`).
+        model_kwargs: dict. Builder arguments passed to `zoo.create_model`
+            (not `input_shape`: that comes from `image_size`).
+        data: str. Training pairs: `"sim"` (procedural microscopy scenes
+            blurred by the `psf` field, with `noise`), `"folder:PATH"` (random
+            crops of your images, blurred the same way) or `"dataset:PATH"`
+            (pairs written by `data.write_deblur_dataset`). 1D models use the
+            1D task (`data.varying_blur_1d`) with `"sim"`.
+        data_options: dict. `ImageFolder` options for `folder:` data
+            (`color_mode`, `normalization`, `recursive`).
+        eval_data: str or None. Held-out pairs: `None` makes `eval_images`
+            pairs from the training source with `eval_seed` (for `dataset:`
+            data, its last `eval_images` pairs are held out), or
+            `"folder:PATH"` / `"dataset:PATH"`.
+        image_size: int or `[height, width]`. Training image size (signal
+            length for 1D models).
+        psf: dict. The PSF field: `{"kind": "zernike", ...}` or
+            `{"kind": "gaussian", ...}` with the keyword arguments of
+            `data.zernike_psf_field` / `data.gaussian_psf_field`,
+            `{"kind": "file", "path": "field.npz"}` (a saved `PSFField`), or
+            for 1D models `{"kind": "varying_gaussian_1d", "sigma_range":
+            [first, last]}` (the default 2D field is replaced by this one for
+            1D models).
+        noise: dict or None. `data.NoiseModel` arguments (`photons_range`,
+            `read_noise_range`, `clip`), or None for noise-free data.
+        train_images: int. Distinct sharp training images (the scene pool).
+        eval_images: int. Held-out pairs.
+        eval_seed: int. Seed of the held-out set, independent of `seed` so
+            runs with different seeds are scored on the same pairs.
+        batch_size: int. Global batch size (split over devices).
+        steps: int. Optimizer steps in total.
+        optimizer: str. `"adam"` or `"adamw"`.
+        learning_rate: float. Peak learning rate.
+        weight_decay: float. Decoupled weight decay (AdamW).
+        schedule: str. `"cosine"` (decay to 0 over `steps`) or `"constant"`.
+        warmup_steps: int. Linear warm-up steps before the schedule.
+        loss: str. `"mse"`, `"l1"` or `"l1_ssim"` (`l1 + (1 - SSIM)`).
+        precision: str. `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"`
+            (with loss scaling).
+        xla: str. `"auto"` (on when a GPU is visible, and always on the JAX
+            backend, where "off" means op-by-op dispatch), `"on"` or `"off"`.
+        strategy: str. `"auto"` (every visible GPU of this host, else one
+            device), `"none"`, `"mirrored"` (TF `MirroredStrategy`),
+            `"multi_worker"` (TF `MultiWorkerMirroredStrategy` from
+            `TF_CONFIG`; JAX multi-process `DataParallel`) or
+            `"data_parallel"` (JAX `keras.distribution.DataParallel`).
+        simulator: str. Where blur and noise run: `"host"` (NumPy, per batch),
+            `"device"` (keras.ops on the accelerator, inside the train step)
+            or `"auto"` (device when a GPU is visible or on JAX).
+        seed: int. Seeds weights, the training pool and noise, data order.
+        deterministic: bool. Deterministic ops (TF op determinism, which
+            turns XLA off on TF; on JAX set
+            `XLA_FLAGS=--xla_gpu_deterministic_ops=true` before start).
+        eval_every: int. Held-out evaluation (and `best.keras`) every this
+            many steps; 0 evaluates at the end only.
+        checkpoint_every: int. Backup and `last.keras` every this many steps.
+        log_every: int. One progress line per this many steps when the
+            output is not a terminal.
+
+    Example:
+
+    >>> from coordgate_keras.training import TrainConfig
+    >>> cfg = TrainConfig().override(["steps=200", "model_kwargs.base_filters=16"])
+    >>> cfg.steps, cfg.model_kwargs
+    (200, {'residual': True, 'base_filters': 16})
+    """
+
+    model: str = "coordgate_unet_d2"
+    model_kwargs: dict = dataclasses.field(default_factory=lambda: {"residual": True})
+    data: str = "sim"
+    data_options: dict = dataclasses.field(default_factory=dict)
+    eval_data: str | None = None
+    image_size: int | list = 128
+    psf: dict = dataclasses.field(default_factory=lambda: copy.deepcopy(DEFAULT_PSF))
+    noise: dict | None = dataclasses.field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_NOISE)
+    )
+    train_images: int = 4096
+    eval_images: int = 64
+    eval_seed: int = 1234
+    batch_size: int = 16
+    steps: int = 1500
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    loss: str = "mse"
+    precision: str = "float32"
+    xla: str = "auto"
+    strategy: str = "auto"
+    simulator: str = "auto"
+    seed: int = 0
+    deterministic: bool = False
+    eval_every: int = 500
+    checkpoint_every: int = 100
+    log_every: int = 50
+
+    def __post_init__(self):
+        # YAML 1.1 reads `1e-3` as a string; accept it for the float fields.
+        for name in ("learning_rate", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                try:
+                    object.__setattr__(self, name, float(value))
+                except ValueError:
+                    pass
+            elif isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
+        _validate(self)
+
+    # === Construction ===
+
+    @classmethod
+    def field_names(cls):
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values):
+        """Builds a config from a mapping; unknown keys raise a `ValueError`."""
+        if not isinstance(values, dict):
+            raise _checks.invalid(
+                "config", "a mapping of config fields", f"config={values!r}"
+            )
+        for key in values:
+            _check_key(key)
+        return cls(**copy.deepcopy(values))
+
+    @classmethod
+    def from_file(cls, path):
+        """Reads a `.json`, `.yaml` or `.yml` file written by `save` (or by hand)."""
+        path = os.fspath(path)
+        with open(path) as f:
+            text = f.read()
+        if path.endswith(".json"):
+            values = json.loads(text)
+        elif path.endswith((".yaml", ".yml")):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            raise _checks.invalid(
+                "path", "a .json, .yaml or .yml file", f"path={path!r}"
+            )
+        return cls.from_dict(values)
+
+    def replace(self, **changes):
+        """A copy with `changes` applied (validated)."""
+        for key in changes:
+            _check_key(key)
+        return dataclasses.replace(self, **copy.deepcopy(changes))
+
+    def override(self, assignments):
+        """A copy with `key=value` strings applied, as `--set` on the CLI.
+
+        Values are parsed as YAML (`16`, `1e-3`, `[8, 8]`, `null`, `true`);
+        `a.b=value` sets key `b` of the dict field `a` (`psf.kernel_size=15`,
+        `model_kwargs.base_filters=16`).
+        """
+        import yaml
+
+        values = self.to_dict()
+        if isinstance(assignments, str):
+            assignments = [assignments]
+        for assignment in assignments:
+            key, sep, text = str(assignment).partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise _checks.invalid(
+                    "assignment", "the form key=value", f"assignment={assignment!r}"
+                )
+            value = yaml.safe_load(text) if text.strip() else ""
+            head, _, sub = key.partition(".")
+            _check_key(head)
+            if not sub:
+                values[head] = value
+                continue
+            target = values[head]
+            if target is None:
+                target = values[head] = {}
+            if not isinstance(target, dict):
+                raise _checks.invalid(
+                    "assignment",
+                    f"a dotted key only for a dict field (`{head}` is "
+                    f"{type(target).__name__})",
+                    f"assignment={assignment!r}",
+                )
+            *parents, last = sub.split(".")
+            for part in parents:
+                target = target.setdefault(part, {})
+            target[last] = value
+        return TrainConfig.from_dict(values)
+
+    # === Output ===
+
+    def to_dict(self):
+        """A JSON-compatible dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def save(self, path):
+        """Writes `.json` or `.yaml`/`.yml` (chosen by the suffix), atomically."""
+        from coordgate_keras.training import _atomic
+
+        path = os.fspath(path)
+        if path.endswith(".json"):
+            text = json.dumps(self.to_dict(), indent=2) + "\n"
+        elif path.endswith((".yaml", ".yml")):
+            import yaml
+
+            text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        else:
+            raise _checks.invalid(
+                "path", "a .json, .yaml or .yml file", f"path={path!r}"
+            )
+        _atomic.write_text(path, text)
+
+    def diff(self, other):
+        """Names of the fields whose values differ from `other`'s."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [name for name in mine if mine[name] != theirs.get(name)]
+
+    @property
+    def image_shape(self):
+        """`(height, width)` (or `(length,)` for a 1D model)."""
+        if isinstance(self.image_size, int):
+            return (self.image_size, self.image_size)
+        return tuple(self.image_size)
+
+
+def load_config(path_or_recipe):
+    """Loads a config file, or a packaged recipe by name.
+
+    Args:
+        path_or_recipe: str or path-like. A `.json` / `.yaml` file, or the name
+            of a recipe in `coordgate_keras/training/recipes/` (see
+            `list_recipes()`), e.g. `"coordgate_unet_d2"`.
+
+    Returns:
+        A `TrainConfig`.
+    """
+    path = os.fspath(path_or_recipe)
+    if os.path.isfile(path):
+        return TrainConfig.from_file(path)
+    recipe = os.path.join(RECIPES_DIR, f"{path}.yaml")
+    if os.sep not in path and os.path.isfile(recipe):
+        return TrainConfig.from_file(recipe)
+    raise _checks.invalid(
+        "path_or_recipe",
+        "an existing .json/.yaml file or a recipe name, one of "
+        + ", ".join(repr(r) for r in list_recipes()),
+        f"path_or_recipe={path!r}",
+    )
+
+
+def list_recipes():
+    """Names of the packaged recipes."""
+    if not os.path.isdir(RECIPES_DIR):
+        return []
+    return sorted(
+        name[: -len(".yaml")]
+        for name in os.listdir(RECIPES_DIR)
+        if name.endswith(".yaml")
+    )
+
+
+# === Validation ===
+
+
+def _check_key(key):
+    names = TrainConfig.field_names()
+    if key not in names:
+        close = difflib.get_close_matches(str(key), names, n=3)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        raise _checks.invalid(
+            "config",
+            "keys among " + ", ".join(names) + hint,
+            f"unknown key {key!r}",
+        )
+
+
+def _check_data(name, value, allow_none=False, allow_sim=True):
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, str) and (
+        (allow_sim and value == "sim")
+        or (value.startswith(("folder:", "dataset:")) and value.partition(":")[2])
+    )
+    if not ok:
+        forms = "'folder:PATH' or 'dataset:PATH'"
+        expected = ("'sim', " if allow_sim else "") + forms
+        if allow_none:
+            expected = "None, " + expected
+        raise _checks.invalid(name, expected, f"{name}={value!r}")
+
+
+def _check_dict(name, value, keys=None):
+    if not isinstance(value, dict):
+        raise _checks.invalid(name, "a mapping", f"{name}={value!r}")
+    if keys is not None:
+        for key in value:
+            if key not in keys:
+                raise _checks.invalid(
+                    name,
+                    "keys among " + ", ".join(keys),
+                    f"unknown key {key!r} in {name}={value!r}",
+                )
+
+
+def psf_keys(kind):
+    """Valid keys of a `psf` dict of `kind` (besides `kind`)."""
+    from coordgate_keras import data
+
+    if kind == "zernike":
+        params = inspect.signature(data.zernike_psf_field).parameters
+        return [p for p in params if p != "image_shape"]
+    if kind == "gaussian":
+        params = inspect.signature(data.gaussian_psf_field).parameters
+        return [p for p in params if p != "image_shape"]
+    if kind == "file":
+        return ["path", "normalize"]
+    return ["sigma_range"]
+
+
+def _validate(cfg):
+    from coordgate_keras import zoo
+
+    names = zoo.list_models()
+    if cfg.model not in names:
+        close = difflib.get_close_matches(str(cfg.model), names, n=3)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        raise _checks.invalid(
+            "model", "a registered model name" + hint, f"model={cfg.model!r}"
+        )
+    _check_dict("model_kwargs", cfg.model_kwargs)
+    if "input_shape" in cfg.model_kwargs:
+        raise _checks.invalid(
+            "model_kwargs",
+            "builder arguments without `input_shape` (set `image_size`)",
+            f"model_kwargs={cfg.model_kwargs!r}",
+        )
+    _check_data("data", cfg.data)
+    _check_dict("data_options", cfg.data_options, DATA_OPTION_KEYS)
+    _check_data("eval_data", cfg.eval_data, allow_none=True, allow_sim=False)
+    size = cfg.image_size
+    if isinstance(size, (list, tuple)):
+        if len(size) not in (1, 2):
+            raise _checks.invalid(
+                "image_size",
+                "a positive integer or [height, width]",
+                f"image_size={size!r}",
+            )
+        for s in size:
+            _checks.positive_int("image_size", s)
+    else:
+        _checks.positive_int("image_size", size)
+    _check_dict("psf", cfg.psf)
+    kind = cfg.psf.get("kind")
+    _checks.one_of("psf.kind", kind, PSF_KINDS)
+    _check_dict("psf", cfg.psf, ["kind"] + psf_keys(kind))
+    if kind == "file" and not isinstance(cfg.psf.get("path"), str):
+        raise _checks.invalid(
+            "psf",
+            "a 'path' to a PSFField .npz file for kind 'file'",
+            f"psf={cfg.psf!r}",
+        )
+    if cfg.noise is not None:
+        _check_dict("noise", cfg.noise, NOISE_KEYS)
+    for name in ("train_images", "eval_images", "batch_size", "steps"):
+        _checks.positive_int(name, getattr(cfg, name))
+    for name in ("eval_seed", "seed", "warmup_steps", "eval_every"):
+        _checks.non_negative_int(name, getattr(cfg, name))
+    for name in ("checkpoint_every", "log_every"):
+        _checks.positive_int(name, getattr(cfg, name))
+    if cfg.warmup_steps >= cfg.steps:
+        raise _checks.invalid(
+            "warmup_steps",
+            f"fewer warm-up steps than `steps` ({cfg.steps})",
+            f"warmup_steps={cfg.warmup_steps}",
+        )
+    _checks.non_negative_float("learning_rate", cfg.learning_rate, strict=True)
+    _checks.non_negative_float("weight_decay", cfg.weight_decay)
+    _checks.one_of("optimizer", cfg.optimizer, OPTIMIZERS)
+    _checks.one_of("schedule", cfg.schedule, SCHEDULES)
+    _checks.one_of("loss", cfg.loss, LOSSES)
+    _checks.one_of("precision", cfg.precision, PRECISIONS)
+    _checks.one_of("xla", cfg.xla, XLA_MODES)
+    _checks.one_of("strategy", cfg.strategy, STRATEGIES)
+    _checks.one_of("simulator", cfg.simulator, SIMULATORS)
+    if not isinstance(cfg.deterministic, bool):
+        raise _checks.invalid(
+            "deterministic", "True or False", f"deterministic={cfg.deterministic!r}"
+        )

@@ -1,0 +1,467 @@
+"""`train(config, workdir)`: the whole training job, resumable; `evaluate`."""
+
+import contextlib
+import json
+import math
+import os
+import random
+import time
+
+import keras
+import numpy as np
+
+from coordgate_keras.training import _atomic, _callbacks, _checks, _data, _runtime
+from coordgate_keras.training import config as config_lib
+from coordgate_keras.training.losses import get_loss
+from coordgate_keras.training.metrics import psnr, psnr_metric, ssim
+
+METRIC_KEYS = ("steps", "psnr", "ssim", "psnr_blurred", "ssim_blurred", "seconds")
+
+
+def evaluate(model, blurred, sharp, batch_size=16):
+    """PSNR and SSIM of `model(blurred)` and of `blurred`, against `sharp`.
+
+    The model's output is clipped to `[0, 1]`; both metrics are averaged over
+    the examples (per-example PSNR, then the mean). The last batch is padded
+    to `batch_size` so that data-parallel models always see full batches.
+
+    Args:
+        model: a `keras.Model` mapping blurred to sharp images.
+        blurred: array `(n, ...)` of model inputs in `[0, 1]`.
+        sharp: array `(n, ...)` of targets in `[0, 1]`.
+        batch_size: int. Prediction batch size.
+
+    Returns:
+        A dict of Python floats: `psnr`, `ssim` (of the model's output),
+        `psnr_blurred`, `ssim_blurred` (of the input).
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from coordgate_keras.training import evaluate
+    >>> identity = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Identity()])
+    >>> x = np.random.default_rng(0).random((4, 16, 16, 1)).astype("float32")
+    >>> m = evaluate(identity, x * 0.9, x)
+    >>> round(m["psnr"] - m["psnr_blurred"], 6)
+    0.0
+    """
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    blurred = np.asarray(blurred, dtype=np.float32)
+    sharp = np.asarray(sharp, dtype=np.float32)
+    if blurred.shape != sharp.shape or len(blurred) == 0:
+        raise _checks.invalid(
+            "blurred",
+            "a non-empty array of the shape of `sharp`",
+            f"blurred.shape={blurred.shape}, sharp.shape={sharp.shape}",
+        )
+    outputs = []
+    for start in range(0, len(blurred), batch_size):
+        chunk = blurred[start : start + batch_size]
+        n = len(chunk)
+        if n < batch_size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
+        out = model.predict_on_batch(chunk)
+        outputs.append(np.asarray(keras.ops.convert_to_numpy(out), np.float32)[:n])
+    restored = np.clip(np.concatenate(outputs), 0.0, 1.0)
+    result = {}
+    for key, images in (("", restored), ("_blurred", blurred)):
+        result["psnr" + key] = _mean(psnr(sharp, images))
+        result["ssim" + key] = _mean(ssim(sharp, images))
+    return result
+
+
+def heldout_data(config):
+    """The held-out `(blurred, sharp)` pairs `train(config)` scores against.
+
+    They depend only on the data fields of the config (`data`, `eval_data`,
+    `image_size`, `psf`, `noise`, `eval_images`, `eval_seed`), not on `seed`
+    or the model, so runs that differ elsewhere are scored on the same pairs.
+    Blurred with the exact NumPy operator (`data.blur_fast`).
+
+    Args:
+        config: `TrainConfig` (or a dict / path, as for `train`).
+
+    Returns:
+        Tuple of float32 arrays `(blurred, sharp)`.
+    """
+    return _data.heldout(_as_config(config))
+
+
+def _mean(values):
+    return float(np.mean(keras.ops.convert_to_numpy(values)))
+
+
+def train(config, workdir, verbose="auto", cache_dir=None):
+    """Trains `config.model` as `config` says, in `workdir`; resumes if started.
+
+    Writes to `workdir`: `config.json` (the full config), `history.csv` (one
+    row per Keras epoch: step, loss, training PSNR, learning rate, held-out
+    PSNR/SSIM where evaluated, seconds), `metrics.json`, `final.keras`,
+    `last.keras` (every `checkpoint_every` steps), `best.keras` (best held-out
+    PSNR), `backup/` (`BackupAndRestore`) and TensorBoard `logs/` (TensorFlow
+    backend). Every `.keras` and `.json` file is written atomically.
+
+    Running again with the same workdir continues from the last backup (a
+    killed run loses at most `checkpoint_every` steps); a finished run just
+    returns its metrics. A workdir whose `config.json` differs from `config`
+    is refused, naming the fields.
+
+    Args:
+        config: `TrainConfig`, a dict of its fields, or a config file path /
+            recipe name (see `load_config`).
+        workdir: str or path-like. Output folder (created if missing).
+        verbose: `"auto"` (Keras progress bar on a terminal, else a line every
+            `log_every` steps), 0 (silent), 1 (progress bar) or 2 (lines).
+        cache_dir: str or None. Where the scene pool is cached; defaults to
+            `$COORDGATE_KERAS_CACHE` or `~/.cache/coordgate_keras`.
+
+    Returns:
+        The metrics dict written to `metrics.json`: `steps`, held-out `psnr`,
+        `ssim`, `psnr_blurred`, `ssim_blurred`, `seconds`, `backend`, `xla`,
+        `precision`, `strategy`, `num_devices`, `simulator`, `num_params`,
+        `model`, `best_psnr`, `best_step`, `images_per_second`.
+    """
+    cfg = _as_config(config)
+    workdir = os.fspath(workdir)
+    if verbose not in ("auto", 0, 1, 2):
+        raise _checks.invalid("verbose", "'auto', 0, 1 or 2", f"verbose={verbose!r}")
+    line_progress = verbose == 2 or (verbose == "auto" and not _callbacks.terminal())
+    keras_verbose = (
+        1 if verbose == 1 or (verbose == "auto" and not line_progress) else 0
+    )
+    log = _logger(verbose)
+    os.makedirs(workdir, exist_ok=True)
+    finished = _check_workdir(cfg, workdir)
+    if finished is not None:
+        log(f"{workdir} holds a finished run; nothing to do")
+        if verbose != 0:
+            print(format_metrics(finished), flush=True)
+        return finished
+    cfg.save(os.path.join(workdir, "config.json"))
+
+    model_is_1d = _data.is_1d(cfg.model)
+    runtime = _runtime.resolve(cfg, model_is_1d)
+    _runtime.configure_determinism(cfg, log)
+    cache_dir = cache_dir or _callbacks_cache_dir()
+
+    steps_per_epoch = math.gcd(cfg.steps, cfg.checkpoint_every)
+    if cfg.eval_every:
+        steps_per_epoch = math.gcd(steps_per_epoch, cfg.eval_every)
+    epochs = cfg.steps // steps_per_epoch
+    backup_dir = os.path.join(workdir, "backup")
+    start_epoch = _backup_epoch(backup_dir)
+    start_step = start_epoch * steps_per_epoch
+    history_path = os.path.join(workdir, "history.csv")
+    history = [
+        row
+        for row in _callbacks.read_history(history_path)
+        if int(row["step"]) <= start_step
+    ]
+    seconds_before = float(history[-1]["seconds"]) if history else 0.0
+    best = _read_best(workdir, start_step)
+
+    with _precision(cfg.precision), runtime.scope():
+        _set_random_seed(cfg.seed)
+        data = _data.build(cfg, runtime.simulator, cache_dir, log)
+        network = _build_network(cfg, data)
+        trainer_model = _trainer_model(network, data)
+        trainer_model.compile(
+            optimizer=_optimizer(cfg),
+            loss=get_loss(cfg.loss),
+            metrics=[keras.metrics.MeanMetricWrapper(psnr_metric, name="psnr")],
+            jit_compile=runtime.xla,
+        )
+        if bool(trainer_model.jit_compile) != runtime.xla:
+            raise RuntimeError(
+                f"Keras changed jit_compile to {trainer_model.jit_compile} (asked "
+                f"{runtime.xla}); set `xla` explicitly to a mode this model supports."
+            )
+        log(
+            f"training {cfg.model} ({network.count_params():,} params) on "
+            f"{runtime.backend}, XLA {'on' if runtime.xla else 'off'}, "
+            f"{cfg.precision}, strategy {runtime.strategy} ({runtime.num_devices} "
+            f"device(s)), simulator {runtime.simulator}, data: {data.description}"
+        )
+        if start_step:
+            log(f"resuming from step {start_step} ({backup_dir})")
+        _data.check_finite(data.eval_blurred, "the held-out blurred images")
+        _data.check_finite(data.eval_sharp, "the held-out sharp images")
+        clock = _callbacks.StepClock(
+            steps_per_epoch, cfg.steps, start_step, seconds_before
+        )
+
+        def evaluate_fn(model):
+            return evaluate(model, data.eval_blurred, data.eval_sharp, cfg.batch_size)
+
+        trainer_cb = _callbacks.Trainer(
+            cfg, workdir, network, clock, evaluate_fn, best, history, log, line_progress
+        )
+        callbacks = [trainer_cb]
+        if _tensorboard_available(runtime):
+            callbacks.append(
+                keras.callbacks.TensorBoard(
+                    os.path.join(workdir, "logs"), update_freq="epoch"
+                )
+            )
+        else:
+            log(
+                "no TensorBoard logs (they need the TensorFlow backend and "
+                "the `tensorboard` package)"
+            )
+        callbacks.append(_callbacks.StepBackup(backup_dir, clock, cfg.checkpoint_every))
+        dataset = _dataset(runtime, data, start_step, cfg.steps)
+        started = time.perf_counter()
+        trainer_model.fit(
+            dataset,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            initial_epoch=start_epoch,
+            callbacks=callbacks,
+            verbose=keras_verbose,
+            shuffle=False,
+        )
+        run_seconds = time.perf_counter() - started
+        if trainer_cb.nan_step is not None:
+            raise FloatingPointError(_nan_message(cfg, trainer_cb.nan_step, backup_dir))
+        final = evaluate_fn(network)
+    _atomic.save_model(network, os.path.join(workdir, "final.keras"))
+    trained = cfg.steps - start_step
+    metrics = {
+        "steps": cfg.steps,
+        "psnr": final["psnr"],
+        "ssim": final["ssim"],
+        "psnr_blurred": final["psnr_blurred"],
+        "ssim_blurred": final["ssim_blurred"],
+        "seconds": round(clock.seconds(), 3),
+        "backend": runtime.backend,
+        "xla": runtime.xla,
+        "precision": cfg.precision,
+        "strategy": runtime.strategy,
+        "num_devices": runtime.num_devices,
+        "simulator": runtime.simulator,
+        "model": cfg.model,
+        "num_params": int(network.count_params()),
+        "best_psnr": best.get("psnr"),
+        "best_step": best.get("step"),
+        "images_per_second": round(
+            trained * cfg.batch_size / max(run_seconds, 1e-9), 2
+        ),
+        "finished": True,
+    }
+    _atomic.write_json(os.path.join(workdir, "metrics.json"), metrics)
+    if verbose != 0:
+        print(format_metrics(metrics), flush=True)
+    return metrics
+
+
+def format_metrics(metrics):
+    """The metrics table: a header line and a value line."""
+    keys = [
+        "model", "steps", "psnr", "ssim", "psnr_blurred", "ssim_blurred",
+        "seconds", "backend", "xla", "precision",
+    ]  # fmt: skip
+    cells = []
+    for key in keys:
+        value = metrics.get(key)
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        cells.append((key, text))
+    widths = [max(len(k), len(v)) for k, v in cells]
+    header = "  ".join(k.ljust(w) for (k, _), w in zip(cells, widths))
+    values = "  ".join(v.ljust(w) for (_, v), w in zip(cells, widths))
+    return header.rstrip() + "\n" + values.rstrip()
+
+
+# === Helpers ===
+
+
+def _as_config(config):
+    if isinstance(config, config_lib.TrainConfig):
+        return config
+    if isinstance(config, dict):
+        return config_lib.TrainConfig.from_dict(config)
+    if isinstance(config, (str, os.PathLike)):
+        return config_lib.load_config(config)
+    raise _checks.invalid(
+        "config", "a TrainConfig, a dict, or a config path", f"config={config!r}"
+    )
+
+
+def _logger(verbose):
+    def log(message):
+        if verbose != 0:
+            print(f"[coordgate-train] {message}", flush=True)
+
+    return log
+
+
+def _callbacks_cache_dir():
+    from coordgate_keras.training import _scene_pool
+
+    return _scene_pool.default_cache_dir()
+
+
+def _nan_message(cfg, step, backup_dir):
+    hints = [f"lower `learning_rate` (now {cfg.learning_rate:g})"]
+    if not cfg.warmup_steps:
+        hints.append("add `warmup_steps`")
+    if cfg.precision != "float32":
+        hints.append(f"use precision='float32' (now {cfg.precision!r})")
+    epoch = _backup_epoch(backup_dir)
+    kept = (
+        f"The backup in {backup_dir} holds the weights of the last checkpoint "
+        f"before it; a new run in another workdir is needed after changing the "
+        f"config."
+        if epoch
+        else "No checkpoint was reached."
+    )
+    return (
+        f"Training stopped at step {step}: the loss is NaN or infinite. "
+        f"{kept} To fix: {', '.join(hints)}."
+    )
+
+
+def _tensorboard_available(runtime):
+    import importlib.util
+
+    return (
+        runtime.backend == "tensorflow"
+        and importlib.util.find_spec("tensorboard") is not None
+    )
+
+
+def _check_workdir(cfg, workdir):
+    """Refuses a workdir of another config; returns the metrics of a finished run."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        return None
+    saved = config_lib.TrainConfig.from_file(path)
+    changed = [name for name in cfg.diff(saved) if name not in config_lib.RESUME_EXEMPT]
+    if changed:
+        mine, theirs = cfg.to_dict(), saved.to_dict()
+        details = "; ".join(
+            f"{name}: saved {theirs[name]!r}, now {mine[name]!r}" for name in changed
+        )
+        raise _checks.invalid(
+            "workdir",
+            "a new folder, or the config saved in it (to resume)",
+            f"workdir={workdir!r} whose config.json differs in {details}",
+        )
+    metrics_path = os.path.join(workdir, "metrics.json")
+    if os.path.isfile(metrics_path):
+        with open(metrics_path) as f:
+            metrics = json.load(f)
+        if metrics.get("finished") and metrics.get("steps") == cfg.steps:
+            return metrics
+    return None
+
+
+def _backup_epoch(backup_dir):
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
+
+
+def _read_best(workdir, start_step):
+    path = os.path.join(workdir, "best.json")
+    if os.path.isfile(path):
+        with open(path) as f:
+            best = json.load(f)
+        if best.get("step", math.inf) <= start_step:
+            return best
+    return {}
+
+
+def _set_random_seed(seed):
+    """`keras.utils.set_random_seed`, without importing TensorFlow on JAX."""
+    if _runtime.backend() == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        return
+    # What set_random_seed does, minus `tf.random.set_seed` (it imports TF
+    # whenever TF is installed).
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if _runtime.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def _precision(precision):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _build_network(cfg, data):
+    from coordgate_keras.zoo import create_model
+
+    return create_model(cfg.model, input_shape=data.sample_shape, **cfg.model_kwargs)
+
+
+def _trainer_model(network, data):
+    """The compiled model: `[DeviceSimulator ->] network`, float32 input."""
+    inputs = keras.Input(data.sample_shape, name="inputs", dtype="float32")
+    x = inputs
+    if data.simulator is not None:
+        x = data.simulator(x)
+    return keras.Model(inputs, network(x), name=f"train_{network.name}")
+
+
+def _optimizer(cfg):
+    decay_steps = cfg.steps - cfg.warmup_steps
+    if cfg.schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if cfg.warmup_steps else cfg.learning_rate,
+            decay_steps=decay_steps,
+            alpha=0.0,
+            warmup_target=cfg.learning_rate if cfg.warmup_steps else None,
+            warmup_steps=cfg.warmup_steps,
+        )
+    elif cfg.warmup_steps:
+        learning_rate = keras.optimizers.schedules.PolynomialDecay(
+            0.0, cfg.warmup_steps, end_learning_rate=cfg.learning_rate, power=1.0
+        )
+    else:
+        learning_rate = cfg.learning_rate
+    kwargs = {"learning_rate": learning_rate}
+    if cfg.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(weight_decay=cfg.weight_decay, **kwargs)
+    else:
+        optimizer = keras.optimizers.Adam(
+            weight_decay=cfg.weight_decay or None, **kwargs
+        )
+    if cfg.precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _dataset(runtime, data, start, stop):
+    """Batches `start .. stop - 1` for `fit` (tf.data on TF, a generator else)."""
+    if runtime.backend == "tensorflow":
+        import tensorflow as tf
+
+        x, y = data.make_batch(start)
+
+        def load(step):
+            xb, yb = tf.numpy_function(
+                lambda s: data.make_batch(int(s)), [step], (tf.float32, tf.float32)
+            )
+            return tf.ensure_shape(xb, x.shape), tf.ensure_shape(yb, y.shape)
+
+        dataset = tf.data.Dataset.range(start, stop).map(
+            load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+        return dataset.prefetch(tf.data.AUTOTUNE)
+    return iter(_data.Prefetcher(data.make_batch, start, stop))
