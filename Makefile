@@ -32,7 +32,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/coordgate-keras demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -113,7 +113,7 @@ def draw(path, sharp, blurred, outputs, names, rows, gain, gates, field, title="
             image(
                 ax,
                 gate,
-                f"gate {layer_name}\nchannel #{j + 1}",
+                f"learned gate, channel #{j + 1}\n({layer_name.split('_', 3)[-1]})",
                 cmap="viridis",
                 vmin=float(gate.min()),
                 vmax=float(gate.max()) or 1.0,

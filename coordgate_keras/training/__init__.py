@@ -7,6 +7,7 @@
 Nothing here imports TensorFlow on the JAX backend.
 """
 
+from coordgate_keras.training._data import noise_model, psf_field
 from coordgate_keras.training.config import (
     TrainConfig,
     list_recipes,
@@ -15,6 +16,7 @@ from coordgate_keras.training.config import (
 from coordgate_keras.training.device_simulator import DeviceSimulator
 from coordgate_keras.training.losses import get_loss
 from coordgate_keras.training.metrics import psnr, ssim
+from coordgate_keras.training.publish import publish_weights
 from coordgate_keras.training.train import (
     evaluate,
     format_metrics,
@@ -31,6 +33,9 @@ __all__ = [
     "heldout_data",
     "list_recipes",
     "load_config",
+    "noise_model",
+    "psf_field",
+    "publish_weights",
     "psnr",
     "ssim",
     "train",
