@@ -19,6 +19,8 @@ import keras
 # test guards it (tests/zoo/test_registry.py::test_build_uninitialized_leaks_nothing).
 from keras.src.backend.common import global_state
 
+from coordgate_keras.utils import argument_validation as av
+
 # The reference input used for parameter counts and the model table.
 DEFAULT_REFERENCE_INPUT_SHAPE = (256, 256, 1)
 
@@ -163,6 +165,7 @@ def list_models(pattern="*"):
     >>> list_models("unet_d*")
     ['unet_d1', 'unet_d2', 'unet_d3', 'unet_d4', 'unet_d5']
     """
+    av.string(pattern, "pattern")
     return sorted(name for name in _MODELS if fnmatch.fnmatchcase(name, pattern))
 
 
@@ -190,7 +193,7 @@ def create_model(name, /, input_shape=None, weights=None, **overrides):
     """
     entry = _get_entry(name)
     if input_shape is not None:
-        overrides["input_shape"] = tuple(input_shape)
+        overrides["input_shape"] = input_shape  # Checked by the builder.
     overrides.setdefault("name", name)
     available = _WEIGHTS.get(name, {})
     if weights is not None and weights not in available:
