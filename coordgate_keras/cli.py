@@ -99,10 +99,10 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from coordgate_keras import _logging
+    from coordgate_keras.utils import native_logs
 
     try:
-        with _logging.quiet(args.verbose, expected=(ValueError, OSError)):
+        with native_logs.filtered_stderr(enabled=not args.verbose):
             if args.command == "demo":
                 from coordgate_keras.demo import DemoOptions, run_demo
 

@@ -7,10 +7,12 @@ so that all terms go through a single batched FFT.
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 
 from coordgate_keras.data import psf_field as psf_field_lib
+from coordgate_keras.utils import argument_validation as av
 
 
 def fft_size(n):
@@ -68,6 +70,14 @@ def _support_windows(weights):
     length = int(np.max(ends - starts))
     starts = np.minimum(starts, num_pixels - length)
     return starts, length
+
+
+@functools.lru_cache(maxsize=8)
+def cached_plan(field, image_shape, rank=None):
+    """`make_plan`, cached per `(field, image_shape, rank)`; checks `rank`."""
+    if rank is not None:
+        rank = av.positive_int(rank, "rank")
+    return make_plan(field, image_shape, rank)
 
 
 def make_plan(field, image_shape, rank=None):

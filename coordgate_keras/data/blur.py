@@ -24,28 +24,25 @@ only at full rank.
 
 Images are `(height, width)`, `(height, width, channels)` or
 `(batch, height, width, channels)` (channels_last); every channel is blurred
-with the same PSFs.
+with the same PSFs. As everywhere in `coordgate_keras.data`, images are
+floating-point intensities in `[0, 1]`: integer or boolean arrays, NaN or
+infinity, and values outside `[0, 1]` are refused (scale 8-bit images by
+`x / 255` first).
 """
-
-import functools
 
 import numpy as np
 
-from coordgate_keras.data import _checks, _product_convolution
-from coordgate_keras.data.psf_field import PSFField, axis_weights
-
-
-def _check_field(psf_field):
-    if not isinstance(psf_field, PSFField):
-        raise _checks.invalid(
-            "psf_field", "a `coordgate_keras.data.PSFField`", f"psf_field={psf_field!r}"
-        )
+from coordgate_keras.data import _product_convolution
+from coordgate_keras.data._images import check_images
+from coordgate_keras.data.psf_field import axis_weights, check_psf_field
+from coordgate_keras.utils import argument_validation as av
 
 
 def _image_layout(shape):
     """Returns `(height, width)` for a supported images shape, else raises."""
     if len(shape) not in (2, 3, 4) or 0 in shape:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "images",
             "an array of shape (height, width), (height, width, channels) or "
             "(batch, height, width, channels)",
@@ -56,10 +53,10 @@ def _image_layout(shape):
 
 def _to_bchw(images, psf_field):
     """Validates `images` and returns them as float64 `(batch, channels, H, W)`."""
-    _check_field(psf_field)
+    check_psf_field(psf_field)
     x = np.asarray(images)
     image_shape = _image_layout(x.shape)
-    _checks.check_finite("images", x)
+    check_images(x)
     psf_field.check_image_shape(image_shape)
     x = x.astype(np.float64)
     if x.ndim == 2:
@@ -75,7 +72,7 @@ def _from_bchw(y, like):
         y = y[0, :, :, 0]
     elif like.ndim == 3:
         y = y[0]
-    dtype = like.dtype if np.issubdtype(like.dtype, np.floating) else np.float64
+    dtype = like.dtype if like.dtype == np.float32 else np.float64
     return y.astype(dtype, copy=False)
 
 
@@ -89,12 +86,13 @@ def blur_exact(images, psf_field):
     second at 256x256 with 31x31 PSFs. Zero padding; output the input's size.
 
     Args:
-        images: array-like `(H, W)`, `(H, W, C)` or `(B, H, W, C)`. Finite.
+        images: float array `(H, W)`, `(H, W, C)` or `(B, H, W, C)`, values in
+            `[0, 1]`.
         psf_field: `PSFField`.
 
     Returns:
         Blurred images, same shape as `images`; float32 stays float32, other
-        dtypes give float64 (computed in float64).
+        float dtypes give float64 (computed in float64).
 
     Example:
 
@@ -134,14 +132,15 @@ def blur_fast(images, psf_field, rank=None):
     approximation unless `rank` equals the number of grid PSFs.
 
     Args:
-        images: array-like `(H, W)`, `(H, W, C)` or `(B, H, W, C)`. Finite.
+        images: float array `(H, W)`, `(H, W, C)` or `(B, H, W, C)`, values in
+            `[0, 1]`.
         psf_field: `PSFField`.
         rank: optional int. Number of SVD basis PSFs; `None` (default) uses the
             grid PSFs themselves (exact operator).
 
     Returns:
         Blurred images, same shape as `images`; float32 stays float32, other
-        dtypes give float64 (computed in float64).
+        float dtypes give float64 (computed in float64).
 
     Example:
 
@@ -153,7 +152,7 @@ def blur_fast(images, psf_field, rank=None):
     True
     """
     x, image_shape = _to_bchw(images, psf_field)
-    plan = _plan(psf_field, image_shape, rank)
+    plan = _product_convolution.cached_plan(psf_field, image_shape, rank)
     y = _product_convolution.apply_numpy(plan, x)
     return _from_bchw(y, np.asarray(images))
 
@@ -164,15 +163,16 @@ def blur_fast_tf(images, psf_field, rank=None):
 
     Computes in float32/complex64 (relative difference to `blur_exact` about
     1e-6). The PSF spectra and weight maps are built once per
-    `(psf_field, image shape, rank)` and embedded as constants. Non-finite
-    values are rejected when called eagerly; inside a `tf.function` they are not
-    checked. On GPU the overlap-add (`tf.math.unsorted_segment_sum`) sums in a
+    `(psf_field, image shape, rank)` and embedded as constants. Called
+    eagerly, it checks the images as `blur_fast` does (float, finite, in
+    `[0, 1]`); inside a `tf.function` the values are not checked, only the
+    dtype. On GPU the overlap-add (`tf.math.unsorted_segment_sum`) sums in a
     nondeterministic order (float32 round-off) unless
     `tf.config.experimental.enable_op_determinism()` is on.
 
     Args:
         images: float tensor or array `(H, W)`, `(H, W, C)` or `(B, H, W, C)`
-            with a static shape.
+            with a static shape, values in `[0, 1]`.
         psf_field: `PSFField`.
         rank: optional int. As in `blur_fast`.
 
@@ -189,20 +189,24 @@ def blur_fast_tf(images, psf_field, rank=None):
     """
     import tensorflow as tf
 
-    _check_field(psf_field)
-    x = tf.cast(tf.convert_to_tensor(images), tf.float32)
+    check_psf_field(psf_field)
+    x = tf.convert_to_tensor(images)
+    if not x.dtype.is_floating:
+        av.float_dtype(x.dtype.as_numpy_dtype, "images")
+    if tf.executing_eagerly():
+        check_images(tf.cast(x, tf.float32).numpy())
+    x = tf.cast(x, tf.float32)
     shape = x.shape
     image_shape = _image_layout(tuple(shape)) if shape.rank is not None else (None,)
     if None in image_shape:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "images",
             "a tensor with a static rank, height and width",
             f"images.shape={shape}",
         )
-    if tf.executing_eagerly():
-        _checks.check_finite("images", x.numpy())
     psf_field.check_image_shape(image_shape)
-    plan = _plan(psf_field, image_shape, rank)
+    plan = _product_convolution.cached_plan(psf_field, image_shape, rank)
     ndim = shape.rank
     if ndim == 2:
         x = x[None, :, :, None]
@@ -214,10 +218,3 @@ def blur_fast_tf(images, psf_field, rank=None):
     if ndim == 3:
         return y[0]
     return y
-
-
-@functools.lru_cache(maxsize=8)
-def _plan(psf_field, image_shape, rank):
-    if rank is not None:
-        rank = _checks.check_positive_int("rank", rank)
-    return _product_convolution.make_plan(psf_field, image_shape, rank)

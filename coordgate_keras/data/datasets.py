@@ -16,11 +16,15 @@ import os
 
 import numpy as np
 
-from coordgate_keras.data import _checks, _io
-from coordgate_keras.data.blur import _check_field, _plan, blur_fast_tf
+from coordgate_keras.data import _product_convolution
+from coordgate_keras.data._images import check_images
+from coordgate_keras.data.blur import blur_fast_tf
 from coordgate_keras.data.image_folder import ImageFolder
 from coordgate_keras.data.noise_model import NoiseModel
+from coordgate_keras.data.psf_field import check_psf_field
 from coordgate_keras.data.scenes import microscopy_scene
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 _METADATA = "metadata.json"
 _DEFAULT_NUM_IMAGES = 1024
@@ -32,19 +36,19 @@ def _noise_model(noise):
         return noise
     if noise == "poisson_gaussian":
         return NoiseModel()
-    raise _checks.invalid(
+    raise av.invalid_value(
+        noise,
         "noise",
         "'poisson_gaussian', a `NoiseModel` or None",
-        f"noise={noise!r}",
     )
 
 
 def _sharp_source(images, image_shape, num_images, seed):
     """Returns `(sharp_fn(index) -> (H, W, C) float32, (H, W, C), num_images)`."""
     if num_images is not None:
-        num_images = _checks.check_positive_int("num_images", num_images)
+        num_images = av.positive_int(num_images, "num_images")
     if images is None:
-        image_shape = _checks.check_shape_2d("image_shape", image_shape or (256, 256))
+        image_shape = av.shape(image_shape or (256, 256), "image_shape", rank=2)
 
         def sharp_fn(index):
             return microscopy_scene(image_shape, seed=(seed, index))[..., None]
@@ -52,10 +56,10 @@ def _sharp_source(images, image_shape, num_images, seed):
         return sharp_fn, image_shape + (1,), num_images or _DEFAULT_NUM_IMAGES
     if isinstance(images, ImageFolder):
         if image_shape is not None and tuple(image_shape) != images.crop_shape:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                image_shape,
                 "image_shape",
                 f"None or the folder's crop_shape {images.crop_shape}",
-                f"image_shape={image_shape!r}",
             )
 
         def sharp_fn(index):
@@ -67,29 +71,22 @@ def _sharp_source(images, image_shape, num_images, seed):
         if images.ndim == 3:
             images = images[..., None]
         if images.ndim != 4 or 0 in images.shape:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "images",
                 "a stack of shape (num_images, height, width[, channels])",
                 f"images.shape={images.shape}",
             )
-        _checks.check_finite("images", images)
-        if images.min() < 0 or images.max() > 1:
-            raise _checks.invalid(
-                "images",
-                "values in [0, 1]",
-                f"values in [{images.min():.6g}, {images.max():.6g}]",
-            )
+        check_images(images)
         if image_shape is not None and tuple(image_shape) != images.shape[1:3]:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                image_shape,
                 "image_shape",
                 f"None or the images' height and width {images.shape[1:3]}",
-                f"image_shape={image_shape!r}",
             )
         if num_images is not None and num_images != len(images):
-            raise _checks.invalid(
-                "num_images",
-                f"None or len(images) = {len(images)}",
-                f"num_images={num_images}",
+            raise av.invalid_value(
+                num_images, "num_images", f"None or len(images) = {len(images)}"
             )
         stack = images.astype(np.float32)
 
@@ -97,10 +94,11 @@ def _sharp_source(images, image_shape, num_images, seed):
             return stack[index]
 
         return sharp_fn, stack.shape[1:], len(stack)
-    raise _checks.invalid(
+    raise av.invalid_value(
+        images,
         "images",
         "None (procedural scenes), an `ImageFolder` or a NumPy array",
-        f"images={type(images).__name__}",
+        f"images of type {type(images).__name__}",
     )
 
 
@@ -108,15 +106,15 @@ class _Pipeline:
     """Validated arguments shared by the on-the-fly and on-disk datasets."""
 
     def __init__(self, psf_field, images, image_shape, num_images, noise, seed, rank):
-        _check_field(psf_field)
-        self.seed = _checks.check_seed("seed", seed) or 0
+        check_psf_field(psf_field)
+        self.seed = av.seed(seed, "seed") or 0
         self.noise = _noise_model(noise)
         self.sharp_fn, self.shape, self.num_images = _sharp_source(
             images, image_shape, num_images, self.seed
         )
         psf_field.check_image_shape(self.shape[:2], name="image_shape")
         # Validates `rank` now rather than when tf.data traces the map.
-        _plan(psf_field, self.shape[:2], rank)
+        _product_convolution.cached_plan(psf_field, self.shape[:2], rank)
         self.psf_field = psf_field
         self.rank = rank
 
@@ -188,7 +186,8 @@ def deblur_dataset(
         batch_size: int. Defaults to 16.
         images: sharp-image source: `None` (procedural microscopy scenes,
             default), an `ImageFolder` (random crops), or a float array
-            `(num_images, H, W[, C])` in `[0, 1]`.
+            `(num_images, H, W[, C])` in `[0, 1]` (integer arrays are refused:
+            scale them, e.g. `x / 255`).
         noise: `"poisson_gaussian"` (a default `NoiseModel`, default), a
             `NoiseModel`, or `None` for no noise.
         seed: int. Seeds images, noise and shuffling. Defaults to 0.
@@ -215,7 +214,7 @@ def deblur_dataset(
     """
     import tensorflow as tf
 
-    batch_size = _checks.check_positive_int("batch_size", batch_size)
+    batch_size = av.positive_int(batch_size, "batch_size")
     pipeline = _Pipeline(psf_field, images, image_shape, num_images, noise, seed, rank)
     num_images, seed = pipeline.num_images, pipeline.seed
     indices = tf.data.Dataset.range(num_images)
@@ -278,9 +277,10 @@ def write_deblur_dataset(
     import tensorflow as tf
 
     directory = os.fspath(directory)
-    shard_size = _checks.check_positive_int("shard_size", shard_size)
+    shard_size = av.positive_int(shard_size, "shard_size")
     if os.path.exists(os.path.join(directory, _METADATA)) and not overwrite:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "directory",
             "a folder without a dataset (or pass `overwrite=True`)",
             f"directory={directory!r} already holding {_METADATA}",
@@ -295,7 +295,7 @@ def write_deblur_dataset(
     for shard, (idx, blurred, sharp) in enumerate(dataset.as_numpy_iterator()):
         path = os.path.join(directory, f"shard-{shard:05d}.npz")
         arrays = {"blurred": blurred, "sharp": sharp, "indices": idx}
-        _io.atomic_write(path, functools.partial(_savez, arrays=arrays))
+        atomic_io.atomic_write(path, functools.partial(_savez, arrays=arrays))
         paths.append(path)
     psf_field.save(os.path.join(directory, "psf_field.npz"))
     metadata = {
@@ -307,8 +307,7 @@ def write_deblur_dataset(
         "noise": repr(pipeline.noise),
         "shards": [os.path.basename(p) for p in paths],
     }
-    text = json.dumps(metadata, indent=2).encode()
-    _io.atomic_write(os.path.join(directory, _METADATA), lambda f: f.write(text))
+    atomic_io.atomic_write_json(os.path.join(directory, _METADATA), metadata)
     return paths
 
 
@@ -349,14 +348,14 @@ def load_deblur_dataset(
     import tensorflow as tf
 
     directory = os.fspath(directory)
-    batch_size = _checks.check_positive_int("batch_size", batch_size)
-    seed = _checks.check_seed("seed", seed) or 0
+    batch_size = av.positive_int(batch_size, "batch_size")
+    seed = av.seed(seed, "seed") or 0
     meta_path = os.path.join(directory, _METADATA)
     if not os.path.isfile(meta_path):
-        raise _checks.invalid(
+        raise av.invalid_value(
+            directory,
             "directory",
             f"a folder written by `write_deblur_dataset` (with {_METADATA})",
-            f"directory={directory!r}",
         )
     with open(meta_path) as f:
         metadata = json.load(f)

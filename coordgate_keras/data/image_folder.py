@@ -1,10 +1,11 @@
 """Random crops from a folder of the user's images (PNG, TIFF, NPY)."""
 
+import contextlib
 import os
 
 import numpy as np
 
-from coordgate_keras.data import _checks
+from coordgate_keras.utils import argument_validation as av
 
 EXTENSIONS = (".png", ".tif", ".tiff", ".npy")
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as PIL's "L" mode
@@ -12,19 +13,56 @@ _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as PIL's "L" mode
 
 def _read(path):
     """Reads one image as a NumPy array (raw dtype, 2D or 3D)."""
-    if path.lower().endswith(".npy"):
-        return np.load(path, allow_pickle=False)
-    from PIL import Image
+    with _file_errors(path):
+        if path.lower().endswith(".npy"):
+            return np.load(path, allow_pickle=False)
+        from PIL import Image
 
-    with Image.open(path) as image:
-        if image.mode in ("1", "P", "LA", "PA", "CMYK", "YCbCr", "HSV", "LAB", "RGBa"):
-            image = image.convert("RGBA" if "A" in image.mode else "RGB")
-        array = np.asarray(image)
-        if image.mode.startswith("I") and array.dtype == np.int32:
-            # 16-bit images opened as 32-bit integers: keep 16-bit scaling.
-            if array.min() >= 0 and array.max() <= 65535:
-                array = array.astype(np.uint16)
+        with Image.open(path) as image:
+            modes = ("1", "P", "LA", "PA", "CMYK", "YCbCr", "HSV", "LAB", "RGBa")
+            if image.mode in modes:
+                image = image.convert("RGBA" if "A" in image.mode else "RGB")
+            array = np.asarray(image)
+            if image.mode.startswith("I") and array.dtype == np.int32:
+                # 16-bit images opened as 32-bit integers: keep 16-bit scaling.
+                if array.min() >= 0 and array.max() <= 65535:
+                    array = array.astype(np.uint16)
     return array
+
+
+def _size(path):
+    """`(height, width)` from the file's header, after checking the file is whole.
+
+    PNG and TIFF files are verified (`PIL.Image.verify`: chunk checksums and
+    length, no decoding); `.npy` headers are checked against the file size.
+    """
+    with _file_errors(path):
+        if path.lower().endswith(".npy"):
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            if array.ndim < 2:
+                return (0, 0)
+            return tuple(array.shape[:2])
+        from PIL import Image
+
+        with Image.open(path) as image:
+            width, height = image.size
+            image.verify()
+        return height, width
+
+
+@contextlib.contextmanager
+def _file_errors(path):
+    """Turns a decoder's complaint into an error that names the file."""
+    try:
+        yield
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise av.invalid_value(
+            None,
+            "directory",
+            "readable image files",
+            f"{path!r}, which could not be read (truncated or corrupt?): "
+            f"{type(error).__name__}: {error}",
+        ) from None
 
 
 class ImageFolder:
@@ -75,24 +113,14 @@ class ImageFolder:
     ):
         directory = os.fspath(directory)
         if not os.path.isdir(directory):
-            raise _checks.invalid(
-                "directory", "an existing folder", f"directory={directory!r}"
-            )
-        self.crop_shape = _checks.check_shape_2d("crop_shape", crop_shape)
-        if color_mode not in ("grayscale", "rgb"):
-            raise _checks.invalid(
-                "color_mode", "one of 'grayscale', 'rgb'", f"color_mode={color_mode!r}"
-            )
-        if normalization not in ("dtype", "minmax"):
-            raise _checks.invalid(
-                "normalization",
-                "one of 'dtype', 'minmax'",
-                f"normalization={normalization!r}",
-            )
+            raise av.invalid_value(directory, "directory", "an existing folder")
+        self.crop_shape = av.shape(crop_shape, "crop_shape", rank=2)
+        self.color_mode = av.choice(color_mode, "color_mode", ("grayscale", "rgb"))
+        self.normalization = av.choice(
+            normalization, "normalization", ("dtype", "minmax")
+        )
         self.directory = directory
-        self.color_mode = color_mode
-        self.normalization = normalization
-        self.cache = bool(cache)
+        self.cache = av.boolean(cache, "cache")
         if recursive:
             walk = (
                 os.path.join(root, name)
@@ -107,11 +135,23 @@ class ImageFolder:
             if path.lower().endswith(EXTENSIONS) and os.path.isfile(path)
         )
         if not self.files:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "directory",
                 f"a folder containing images with extensions {EXTENSIONS}",
                 f"directory={directory!r} with no such files",
             )
+        # Every file is checked now (headers and checksums, no decoding), so a
+        # broken file is reported here rather than deep inside a tf.data map.
+        for path in self.files:
+            height, width = _size(path)
+            if height < self.crop_shape[0] or width < self.crop_shape[1]:
+                raise av.invalid_value(
+                    self.crop_shape,
+                    "crop_shape",
+                    f"a crop no larger than every image ({path!r} has height and "
+                    f"width {(height, width)})",
+                )
         self._cache = {}
 
     @property
@@ -136,7 +176,8 @@ class ImageFolder:
         if raw.ndim == 3 and raw.shape[-1] == 1:
             raw = raw[..., 0]
         if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[-1] not in (3, 4)):
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "directory",
                 "images of shape (height, width) or (height, width, 1|3|4)",
                 f"{path!r} with shape {raw.shape}",
@@ -148,13 +189,15 @@ class ImageFolder:
         elif np.issubdtype(raw.dtype, np.floating):
             image = raw.astype(np.float64)
         else:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "directory",
                 "integer or float images",
                 f"{path!r} with dtype {raw.dtype}",
             )
         if not np.all(np.isfinite(image)):
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "directory",
                 "images with finite values (no NaN or infinity)",
                 f"{path!r} with {np.size(image) - np.isfinite(image).sum()} "
@@ -168,7 +211,8 @@ class ImageFolder:
             low, high = image.min(), image.max()
             image = (image - low) / (high - low) if high > low else np.zeros_like(image)
         elif image.min() < 0 or image.max() > 1:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "directory",
                 "float images with values in [0, 1] (or pass `normalization='minmax'`)",
                 f"{path!r} with values in [{image.min():.6g}, {image.max():.6g}]",
@@ -176,7 +220,8 @@ class ImageFolder:
         if image.ndim == 2:
             image = np.repeat(image[..., None], self.num_channels, axis=-1)
         if image.shape[0] < self.crop_shape[0] or image.shape[1] < self.crop_shape[1]:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "crop_shape",
                 f"a crop no larger than every image ({path!r} has height and "
                 f"width {image.shape[:2]})",
@@ -205,6 +250,6 @@ class ImageFolder:
 
     def crops(self, num_crops, seed=0):
         """Crops `0 .. num_crops - 1`, float32 `(num_crops, crop_h, crop_w, C)`."""
-        num_crops = _checks.check_positive_int("num_crops", num_crops)
-        seed = _checks.check_seed("seed", seed)
+        num_crops = av.positive_int(num_crops, "num_crops")
+        seed = av.seed(seed, "seed")
         return np.stack([self.crop(i, seed) for i in range(num_crops)])

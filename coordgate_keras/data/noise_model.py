@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from coordgate_keras.data import _checks
+from coordgate_keras.data._images import check_images
+from coordgate_keras.utils import argument_validation as av
 
 
 class NoiseModel:
@@ -42,13 +43,13 @@ class NoiseModel:
     def __init__(
         self, photons_range=(100.0, 1000.0), read_noise_range=(0.0, 0.02), clip=True
     ):
-        self.photons_range = _checks.check_range(
-            "photons_range", photons_range, low=0.0, strict_low=True
+        self.photons_range = av.number_range(
+            photons_range, "photons_range", minimum=0.0, min_inclusive=False
         )
-        self.read_noise_range = _checks.check_range(
-            "read_noise_range", read_noise_range, low=0.0
+        self.read_noise_range = av.number_range(
+            read_noise_range, "read_noise_range", minimum=0.0
         )
-        self.clip = bool(clip)
+        self.clip = av.boolean(clip, "clip")
 
     def __repr__(self):
         return (
@@ -68,23 +69,25 @@ class NoiseModel:
 
         Args:
             images: array-like `(H, W)`, `(H, W, C)` (one image) or
-                `(B, H, W, C)` (each image its own parameters). Finite.
+                `(B, H, W, C)` (each image its own parameters); float, values
+                in `[0, 1]`.
             seed: optional non-negative int.
 
         Returns:
             Noisy images, same shape; float32 stays float32, else float64.
         """
-        seed = _checks.check_seed("seed", seed)
+        seed = av.seed(seed, "seed")
         x = np.asarray(images)
         if x.ndim not in (2, 3, 4):
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "images",
                 "an array of shape (height, width), (height, width, channels) or "
                 "(batch, height, width, channels)",
                 f"images.shape={x.shape}",
             )
-        _checks.check_finite("images", x)
-        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+        check_images(x)
+        dtype = x.dtype if x.dtype == np.float32 else np.float64
         batch = x.astype(np.float64)
         if x.ndim < 4:
             batch = batch[None]

@@ -1,10 +1,13 @@
 """A grid of point-spread functions covering an image."""
 
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
-from coordgate_keras.data import _checks, _io
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 _FORMAT_VERSION = 1
 _SUM_TOLERANCE = 1e-4
@@ -84,21 +87,24 @@ class PSFField:
     def __init__(self, psfs, image_shape=None, normalize=False):
         psfs = np.array(psfs, dtype=np.float64)
         if psfs.ndim != 4 or psfs.shape[0] < 1 or psfs.shape[1] < 1:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "psfs",
                 "an array of shape (grid_rows, grid_cols, kernel_size, kernel_size)",
                 f"psfs.shape={psfs.shape}",
             )
         if psfs.shape[2] != psfs.shape[3] or psfs.shape[2] % 2 == 0:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "psfs",
                 "square PSFs of odd size (kernel_size x kernel_size, the centre "
                 "pixel being the optical axis)",
                 f"psfs.shape={psfs.shape}",
             )
-        _checks.check_finite("psfs", psfs)
+        av.float_array(psfs, "psfs")
         if psfs.min() < 0:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "psfs",
                 "non-negative values (clip measured PSFs at zero after background "
                 "subtraction)",
@@ -107,20 +113,22 @@ class PSFField:
         sums = psfs.sum(axis=(2, 3))
         if normalize:
             if sums.min() <= 0:
-                raise _checks.invalid(
+                raise av.invalid_value(
+                    None,
                     "psfs",
                     "every PSF to have a positive sum so it can be normalised",
                     f"a PSF with sum {sums.min():.6g}",
                 )
             psfs = psfs / sums[..., None, None]
         elif np.max(np.abs(sums - 1.0)) > _SUM_TOLERANCE:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "psfs",
                 "each PSF to sum to 1 (pass `normalize=True` to rescale)",
                 f"PSF sums in [{sums.min():.6g}, {sums.max():.6g}]",
             )
         if image_shape is not None:
-            image_shape = _checks.check_shape_2d("image_shape", image_shape)
+            image_shape = av.shape(image_shape, "image_shape", rank=2)
         psfs.setflags(write=False)
         self._psfs = psfs
         self.image_shape = image_shape
@@ -163,21 +171,24 @@ class PSFField:
         """
         height, width = image_shape
         if self.image_shape is not None and tuple(image_shape) != self.image_shape:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 name,
                 f"images of height and width {self.image_shape}, the `image_shape` "
                 "of the PSF field",
                 f"height and width {tuple(image_shape)}",
             )
         if self.kernel_size > min(height, width):
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "psf_field",
                 f"PSFs no larger than the image (kernel_size <= {min(height, width)}"
                 f" for images of height and width {tuple(image_shape)})",
                 f"psf_field.kernel_size={self.kernel_size}",
             )
         if self.grid_shape[0] > height or self.grid_shape[1] > width:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "psf_field",
                 "a PSF grid with at most one node per pixel (grid_shape <= "
                 f"{tuple(image_shape)})",
@@ -209,7 +220,7 @@ class PSFField:
             A float64 array of shape `(grid_rows, grid_cols, height, width)`,
             non-negative, summing to 1 over the grid axes at every pixel.
         """
-        image_shape = _checks.check_shape_2d("image_shape", image_shape)
+        image_shape = av.shape(image_shape, "image_shape", rank=2)
         self.check_image_shape(image_shape, name="image_shape")
         wy = axis_weights(image_shape[0], self.grid_shape[0])
         wx = axis_weights(image_shape[1], self.grid_shape[1])
@@ -226,10 +237,11 @@ class PSFField:
         Returns:
             A float64 array `(kernel_size, kernel_size)` summing to 1.
         """
-        image_shape = _checks.check_shape_2d("image_shape", image_shape)
+        image_shape = av.shape(image_shape, "image_shape", rank=2)
         self.check_image_shape(image_shape, name="image_shape")
         if not (0 <= row < image_shape[0] and 0 <= col < image_shape[1]):
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "row, col",
                 f"a pixel inside the image of height and width {image_shape}",
                 f"row={row}, col={col}",
@@ -257,9 +269,10 @@ class PSFField:
         """
         (gy, gx), k = self.grid_shape, self.kernel_size
         max_rank = min(gy * gx, k * k)
-        rank = _checks.check_positive_int("rank", rank)
+        rank = av.positive_int(rank, "rank")
         if rank > max_rank:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "rank",
                 f"an integer between 1 and {max_rank} (the number of PSFs or "
                 "kernel pixels)",
@@ -288,10 +301,13 @@ class PSFField:
         """
         psf = np.asarray(psf, dtype=np.float64)
         if psf.ndim != 2:
-            raise _checks.invalid(
-                "psf", "a 2D array (kernel_size, kernel_size)", f"psf.shape={psf.shape}"
+            raise av.invalid_value(
+                None,
+                "psf",
+                "a 2D array (kernel_size, kernel_size)",
+                f"psf.shape={psf.shape}",
             )
-        grid_shape = _checks.check_shape_2d("grid_shape", grid_shape)
+        grid_shape = av.shape(grid_shape, "grid_shape", rank=2)
         return cls(np.broadcast_to(psf, grid_shape + psf.shape), normalize=normalize)
 
     def save(self, path):
@@ -307,7 +323,7 @@ class PSFField:
         image_shape = np.asarray(
             self.image_shape if self.image_shape is not None else [], dtype=np.int64
         )
-        _io.atomic_write(
+        atomic_io.atomic_write(
             path,
             lambda f: np.savez(
                 f,
@@ -331,16 +347,51 @@ class PSFField:
         Returns:
             A `PSFField`.
         """
-        with np.load(os.fspath(path), allow_pickle=False) as archive:
-            if "psfs" not in archive.files:
-                raise _checks.invalid(
+        path = os.fspath(path)
+        errors = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+        # An open file of our own: NumPy leaks its own on a corrupt archive.
+        with open(path, "rb") as f:
+            try:
+                archive = np.load(f, allow_pickle=False)
+            except errors as error:
+                raise _unreadable(path, error) from None
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise av.invalid_value(
+                    path,
                     "path",
-                    "an .npz file holding an array named 'psfs' of shape "
-                    "(grid_rows, grid_cols, kernel_size, kernel_size)",
-                    f"path={os.fspath(path)!r} with arrays {sorted(archive.files)}",
+                    "an .npz archive holding an array named 'psfs'",
+                    f"path={path!r}, a single .npy array",
                 )
-            psfs = archive["psfs"]
-            image_shape = None
-            if "image_shape" in archive.files and archive["image_shape"].size:
-                image_shape = tuple(int(v) for v in archive["image_shape"])
+            with archive:
+                if "psfs" not in archive.files:
+                    raise av.invalid_value(
+                        path,
+                        "path",
+                        "an .npz file holding an array named 'psfs' of shape "
+                        "(grid_rows, grid_cols, kernel_size, kernel_size)",
+                        f"path={path!r} with arrays {sorted(archive.files)}",
+                    )
+                try:
+                    psfs = archive["psfs"]
+                    image_shape = None
+                    if "image_shape" in archive.files and archive["image_shape"].size:
+                        image_shape = tuple(int(v) for v in archive["image_shape"])
+                except errors as error:
+                    raise _unreadable(path, error) from None
         return cls(psfs, image_shape=image_shape, normalize=normalize)
+
+
+def _unreadable(path, error):
+    return av.invalid_value(
+        path,
+        "path",
+        "an .npz file written by `PSFField.save` or `np.savez`",
+        f"path={path!r}, which could not be read ({error})",
+    )
+
+
+def check_psf_field(value, name="psf_field"):
+    """Raises unless `value` is a `PSFField`; returns it."""
+    if not isinstance(value, PSFField):
+        raise av.invalid_value(value, name, "a `coordgate_keras.data.PSFField`")
+    return value

@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
-from coordgate_keras.data import _checks
 from coordgate_keras.data._product_convolution import fft_size
 from coordgate_keras.data.psf_field import PSFField
+from coordgate_keras.utils import argument_validation as av
 
 # Zernike modes by name, (n, m) with Noll's normalisation (unit RMS on the pupil).
 ZERNIKE_MODES = {
@@ -36,37 +36,9 @@ ZERNIKE_MODES = {
 
 
 def _check_kernel_size(kernel_size):
-    if (
-        isinstance(kernel_size, bool)
-        or not isinstance(kernel_size, (int, np.integer))
-        or kernel_size < 1
-        or kernel_size % 2 == 0
-    ):
-        raise _checks.invalid(
-            "kernel_size", "a positive odd integer", f"kernel_size={kernel_size!r}"
-        )
+    if not av.is_int(kernel_size) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise av.invalid_value(kernel_size, "kernel_size", "a positive odd integer")
     return int(kernel_size)
-
-
-def _check_number(name, value, low=None, high=None, low_inclusive=True):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    ok = np.isfinite(number)
-    if ok and low is not None:
-        ok = number >= low if low_inclusive else number > low
-    if ok and high is not None:
-        ok = number < high
-    if not ok:
-        bounds = []
-        if low is not None:
-            bounds.append(f"{'>=' if low_inclusive else '>'} {low}")
-        if high is not None:
-            bounds.append(f"< {high}")
-        expected = "a finite number" + (f" {' and '.join(bounds)}" if bounds else "")
-        raise _checks.invalid(name, expected, f"{name}={value!r}")
-    return number
 
 
 def field_coordinates(grid_shape):
@@ -80,7 +52,7 @@ def field_coordinates(grid_shape):
         height `h` in `[0, 1)` (1 at the image corners) and azimuth `psi` in
         radians (0 along +x, increasing towards +y, i.e. downwards).
     """
-    gy, gx = _checks.check_shape_2d("grid_shape", grid_shape)
+    gy, gx = av.shape(grid_shape, "grid_shape", rank=2)
     uy = 2 * (np.arange(gy) + 0.5) / gy - 1
     ux = 2 * (np.arange(gx) + 0.5) / gx - 1
     uy, ux = np.meshgrid(uy, ux, indexing="ij")
@@ -112,9 +84,11 @@ def gaussian_psf(kernel_size, sigma, ellipticity=0.0, angle=0.0):
     ((7, 7), 1.0)
     """
     kernel_size = _check_kernel_size(kernel_size)
-    sigma = _check_number("sigma", sigma, low=0, low_inclusive=False)
-    ellipticity = _check_number("ellipticity", ellipticity, low=0, high=1)
-    angle = _check_number("angle", angle)
+    sigma = av.number(sigma, "sigma", minimum=0, min_inclusive=False)
+    ellipticity = av.number(
+        ellipticity, "ellipticity", minimum=0, maximum=1, max_inclusive=False
+    )
+    angle = av.number(angle, "angle")
     r = kernel_size // 2
     y, x = np.mgrid[-r : r + 1, -r : r + 1].astype(np.float64)
     u = x * np.cos(angle) + y * np.sin(angle)
@@ -161,19 +135,18 @@ def gaussian_psf_field(
     (4, 4, 11, 11)
     """
     kernel_size = _check_kernel_size(kernel_size)
-    sigma_center = _check_number(
-        "sigma_center", sigma_center, low=0, low_inclusive=False
+    sigma_center = av.number(
+        sigma_center, "sigma_center", minimum=0, min_inclusive=False
     )
-    sigma_edge = _check_number("sigma_edge", sigma_edge, low=0, low_inclusive=False)
-    ellipticity_edge = _check_number(
-        "ellipticity_edge", ellipticity_edge, low=0, high=1
+    sigma_edge = av.number(sigma_edge, "sigma_edge", minimum=0, min_inclusive=False)
+    ellipticity_edge = av.number(
+        ellipticity_edge,
+        "ellipticity_edge",
+        minimum=0,
+        maximum=1,
+        max_inclusive=False,
     )
-    if orientation not in ("tangential", "radial"):
-        raise _checks.invalid(
-            "orientation",
-            "one of 'tangential', 'radial'",
-            f"orientation={orientation!r}",
-        )
+    av.choice(orientation, "orientation", ("tangential", "radial"))
     height, azimuth = field_coordinates(grid_shape)
     angles = azimuth + (np.pi / 2 if orientation == "tangential" else 0.0)
     psfs = np.empty(height.shape + (kernel_size, kernel_size))
@@ -214,15 +187,9 @@ def zernike(n, m, rho, theta):
     >>> float(zernike(2, 0, 1.0, 0.0))  # defocus at the pupil edge: sqrt(3)
     1.7320508075688772
     """
-    if (
-        isinstance(n, bool)
-        or not isinstance(n, (int, np.integer))
-        or not isinstance(m, (int, np.integer))
-        or n < 0
-        or abs(m) > n
-        or (n - abs(m)) % 2
-    ):
-        raise _checks.invalid(
+    if not av.is_int(n) or not av.is_int(m) or n < 0 or abs(m) > n or (n - abs(m)) % 2:
+        raise av.invalid_value(
+            None,
             "n, m",
             "integers with n >= 0, |m| <= n and n - |m| even",
             f"n={n!r}, m={m!r}",
@@ -248,7 +215,8 @@ def zernike(n, m, rho, theta):
 def _mode(key):
     if isinstance(key, str):
         if key not in ZERNIKE_MODES:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "coefficients",
                 f"keys (n, m) or names in {sorted(ZERNIKE_MODES)}",
                 f"key {key!r}",
@@ -257,8 +225,8 @@ def _mode(key):
     try:
         n, m = key
     except (TypeError, ValueError):
-        raise _checks.invalid(
-            "coefficients", "keys (n, m) or Zernike mode names", f"key {key!r}"
+        raise av.invalid_value(
+            None, "coefficients", "keys (n, m) or Zernike mode names", f"key {key!r}"
         ) from None
     return int(n), int(m)
 
@@ -319,12 +287,12 @@ def zernike_psf(kernel_size, coefficients=None, airy_radius=2.5):
     ((15, 15), 1.0)
     """
     kernel_size = _check_kernel_size(kernel_size)
-    airy_radius = _check_number("airy_radius", airy_radius, low=1.22)
+    airy_radius = av.number(airy_radius, "airy_radius", minimum=1.22)
     pupil = _Pupil(kernel_size, airy_radius)
     wavefront = np.zeros_like(pupil.rho)
     for key, value in (coefficients or {}).items():
         n, m = _mode(key)
-        value = _check_number(f"coefficients[{key!r}]", value)
+        value = av.number(value, f"coefficients[{key!r}]")
         wavefront += value * zernike(n, m, pupil.rho, pupil.theta)
     return pupil.psfs(wavefront)
 
@@ -376,9 +344,9 @@ def zernike_psf_field(
     (3, 3)
     """
     kernel_size = _check_kernel_size(kernel_size)
-    airy_radius = _check_number("airy_radius", airy_radius, low=1.22)
+    airy_radius = av.number(airy_radius, "airy_radius", minimum=1.22)
     amounts = {
-        name: _check_number(name, value)
+        name: av.number(value, name)
         for name, value in dict(
             defocus=defocus,
             field_curvature=field_curvature,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from coordgate_keras.data import _checks
+from coordgate_keras.utils import argument_validation as av
 
 # Object densities per 256 x 256 pixels; object sizes are in pixels and do not
 # scale with the image (a larger image shows a larger field of view).
@@ -125,15 +125,14 @@ def microscopy_scene(
     >>> scene.shape, bool(scene.min() >= 0 and scene.max() <= 1)
     ((64, 96), True)
     """
-    image_shape = _checks.check_shape_2d("image_shape", image_shape)
+    image_shape = av.shape(image_shape, "image_shape", rank=2)
     densities = {
         "cells_per_256": cells_per_256,
         "filaments_per_256": filaments_per_256,
         "beads_per_256": beads_per_256,
     }
     for name, value in densities.items():
-        if not (isinstance(value, (int, float, np.number)) and 0 <= value < np.inf):
-            raise _checks.invalid(name, "a non-negative number", f"{name}={value!r}")
+        av.number(value, name, minimum=0)
     rng = np.random.default_rng(seed)
     scale = image_shape[0] * image_shape[1] / _REFERENCE_AREA
     image = np.full(image_shape, rng.uniform(0.0, 0.05))
@@ -175,8 +174,8 @@ def microscopy_scenes(num_images, image_shape=(256, 256), seed=0, **kwargs):
     >>> microscopy_scenes(4, (32, 32), seed=1).shape
     (4, 32, 32, 1)
     """
-    num_images = _checks.check_positive_int("num_images", num_images)
-    seed = _checks.check_seed("seed", seed)
+    num_images = av.positive_int(num_images, "num_images")
+    seed = av.seed(seed, "seed")
     return np.stack(
         [
             microscopy_scene(image_shape, seed=(seed, i), **kwargs)

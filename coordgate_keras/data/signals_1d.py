@@ -13,7 +13,7 @@ dense `(length, length)` matrix, applied exactly.
 
 import numpy as np
 
-from coordgate_keras.data import _checks
+from coordgate_keras.utils import argument_validation as av
 
 
 def varying_blur_1d_matrix(length=256, sigma_range=(0.5, 6.0)):
@@ -34,17 +34,8 @@ def varying_blur_1d_matrix(length=256, sigma_range=(0.5, 6.0)):
     >>> round(float(a[:, 32].sum()), 6)  # interior columns sum to 1
     1.0
     """
-    length = _checks.check_positive_int("length", length)
-    try:
-        first, last = (float(s) for s in sigma_range)
-    except (TypeError, ValueError):
-        first = last = float("nan")
-    if not (first > 0 and last > 0 and np.isfinite(first) and np.isfinite(last)):
-        raise _checks.invalid(
-            "sigma_range",
-            "two positive numbers (first, last)",
-            f"sigma_range={sigma_range!r}",
-        )
+    length = av.positive_int(length, "length")
+    first, last = _sigma_range(sigma_range)
     positions = np.arange(length)
     sigma = first + (last - first) * positions / max(length - 1, 1)
     radius = np.ceil(4 * sigma)
@@ -80,9 +71,9 @@ def random_signals_1d(num_signals, length=256, seed=0):
     >>> random_signals_1d(3, 100, seed=0).shape
     (3, 100)
     """
-    num_signals = _checks.check_positive_int("num_signals", num_signals)
-    length = _checks.check_positive_int("length", length)
-    seed = _checks.check_seed("seed", seed)
+    num_signals = av.positive_int(num_signals, "num_signals")
+    length = av.positive_int(length, "length")
+    seed = av.seed(seed, "seed")
     rng = np.random.default_rng(seed)
     t = np.arange(length)
     signals = np.zeros((num_signals, length))
@@ -124,10 +115,7 @@ def varying_blur_1d(
     >>> blurred.shape, sharp.shape
     ((8, 128, 1), (8, 128, 1))
     """
-    if not (isinstance(noise_std, (int, float, np.number)) and 0 <= noise_std < np.inf):
-        raise _checks.invalid(
-            "noise_std", "a non-negative number", f"noise_std={noise_std!r}"
-        )
+    av.number(noise_std, "noise_std", minimum=0)
     matrix = varying_blur_1d_matrix(length, sigma_range)
     sharp = random_signals_1d(num_signals, length, seed).astype(np.float64)
     blurred = sharp @ matrix.T
@@ -170,9 +158,22 @@ def varying_blur_1d_dataset(
     """
     import tensorflow as tf
 
-    batch_size = _checks.check_positive_int("batch_size", batch_size)
+    batch_size = av.positive_int(batch_size, "batch_size")
     blurred, sharp = varying_blur_1d(num_signals, length, sigma_range, noise_std, seed)
     dataset = tf.data.Dataset.from_tensor_slices((blurred, sharp))
     if shuffle:
         dataset = dataset.shuffle(len(sharp), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _sigma_range(value):
+    """`(first, last)`: two positive kernel widths, either may be the larger."""
+    try:
+        first, last = value
+        first = av.number(first, "sigma_range", minimum=0, min_inclusive=False)
+        last = av.number(last, "sigma_range", minimum=0, min_inclusive=False)
+    except (TypeError, ValueError):
+        raise av.invalid_value(
+            value, "sigma_range", "two positive numbers (first, last)"
+        ) from None
+    return first, last

@@ -73,9 +73,8 @@ def run_demo(options=None, verbose=True):
     Returns:
         A dict with every number of the report.
     """
-    from coordgate_keras import data, zoo
+    from coordgate_keras import data, training, zoo
     from coordgate_keras.demo import report as report_lib
-    from coordgate_keras import training
 
     options = options or DemoOptions()
     os.makedirs(options.out_dir, exist_ok=True)

@@ -2,15 +2,36 @@
 
 import keras
 
-from coordgate_keras.layers import _args
 from coordgate_keras.layers.add_coords import AddCoords
+from coordgate_keras.utils import argument_validation as av
+
+
+def conv_arguments(filters, kernel_size, rank, kwargs):
+    """Checks the integer arguments of a `ConvND` before Keras sees them.
+
+    Keras' own checks take `True` for 1 filter and blame `groups` for
+    `filters=2.5`, and refuse NumPy integers; these take NumPy integers and
+    give Python ints (which serialise to JSON).
+
+    Returns:
+        `(filters, kernel_size, kwargs)`, normalised.
+    """
+    filters = av.positive_int(filters, "filters")
+    kernel_size = av.int_tuple(kernel_size, "kernel_size", rank)
+    kwargs = dict(kwargs)
+    for key in ("strides", "dilation_rate"):
+        if key in kwargs:
+            kwargs[key] = av.int_tuple(kwargs[key], key, rank)
+    if "groups" in kwargs:
+        kwargs["groups"] = av.positive_int(kwargs["groups"], "groups")
+    return filters, kernel_size, kwargs
 
 
 class CoordConvMixin:
     """Prepends `AddCoords` to a Keras `ConvND`; put it before the conv in the MRO."""
 
     def _init_with_r(self, with_r):
-        self.with_r = _args.boolean(with_r, "with_r")
+        self.with_r = av.boolean(with_r, "with_r")
 
     def build(self, input_shape):
         channel_axis = -1 if self.data_format == "channels_last" else 1

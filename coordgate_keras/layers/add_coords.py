@@ -1,7 +1,8 @@
 import keras
 from keras import ops
 
-from coordgate_keras.layers import _args, _coords
+from coordgate_keras.layers import _coords
+from coordgate_keras.utils import argument_validation as av
 
 
 @keras.saving.register_keras_serializable(package="coordgate_keras")
@@ -51,8 +52,8 @@ class AddCoords(keras.layers.Layer):
 
     def __init__(self, with_r=False, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.with_r = _args.boolean(with_r, "with_r")
-        self.data_format = _args.data_format(data_format)
+        self.with_r = av.boolean(with_r, "with_r")
+        self.data_format = av.data_format(data_format)
 
     def _spatial_axes(self, ndim):
         if self.data_format == "channels_last":

@@ -1,6 +1,6 @@
 import keras
 
-from coordgate_keras.layers._coord_conv import CoordConvMixin
+from coordgate_keras.layers._coord_conv import CoordConvMixin, conv_arguments
 
 
 @keras.saving.register_keras_serializable(package="coordgate_keras")
@@ -43,5 +43,6 @@ class CoordConv1D(CoordConvMixin, keras.layers.Conv1D):
     """
 
     def __init__(self, filters, kernel_size, with_r=False, **kwargs):
+        filters, kernel_size, kwargs = conv_arguments(filters, kernel_size, 1, kwargs)
         super().__init__(filters=filters, kernel_size=kernel_size, **kwargs)
         self._init_with_r(with_r)

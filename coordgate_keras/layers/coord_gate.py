@@ -1,9 +1,11 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
-from coordgate_keras.layers import _args, _coords
+from coordgate_keras.layers import _coords
+from coordgate_keras.utils import argument_validation as av
 
 ENCODINGS = ("mlp", "fourier", "map")
 
@@ -118,48 +120,35 @@ class CoordGate(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         # === Argument checks ===
-        self.filters = _args.positive_int(filters, "filters", allow_none=True)
-        self.encoding_layers = _args.positive_int(encoding_layers, "encoding_layers")
-        if encoding not in ENCODINGS:
-            raise ValueError(
-                "Invalid value for argument `encoding`. Expected one of "
-                f"{ENCODINGS}. Received: encoding={encoding!r}"
-            )
-        self.encoding = encoding
-        self.encoding_units = _args.positive_int(
+        self.filters = av.positive_int(filters, "filters", allow_none=True)
+        self.encoding_layers = av.positive_int(encoding_layers, "encoding_layers")
+        self.encoding = av.choice(encoding, "encoding", ENCODINGS)
+        self.encoding_units = av.positive_int(
             encoding_units, "encoding_units", allow_none=True
         )
-        self.hidden_activation = _args.activation(
-            hidden_activation, "hidden_activation"
-        )
-        self.gate_activation = _args.activation(gate_activation, "gate_activation")
-        _args.boolean(use_projection, "use_projection")
-        if filters is not None and not use_projection:
-            raise ValueError(
-                "Invalid value for argument `filters`. Changing the number of "
-                "channels needs the 1x1 projection: pass `filters=None` or "
-                f"`use_projection=True`. Received: filters={filters!r} with "
-                "use_projection=False"
+        self.hidden_activation = av.activation(hidden_activation, "hidden_activation")
+        self.gate_activation = av.activation(gate_activation, "gate_activation")
+        self.use_projection = av.boolean(use_projection, "use_projection")
+        if self.filters is not None and not self.use_projection:
+            raise av.invalid_value(
+                filters,
+                "filters",
+                "None when use_projection=False (changing the number of channels "
+                "needs the 1x1 projection)",
             )
-        self.use_projection = use_projection
-        self.num_frequencies = _args.positive_int(num_frequencies, "num_frequencies")
-        if isinstance(map_size, (list, tuple)):
-            if not map_size or len(map_size) > 2:
-                raise ValueError(
-                    "Invalid value for argument `map_size`. Expected an integer "
-                    "or a tuple of 1 or 2 integers >= 2. "
-                    f"Received: map_size={map_size!r}"
-                )
-            map_size = tuple(map_size)
-        for m in map_size if isinstance(map_size, tuple) else (map_size,):
-            if isinstance(m, bool) or not isinstance(m, int) or m < 2:
-                raise ValueError(
-                    "Invalid value for argument `map_size`. Expected an integer "
-                    "or a tuple of 1 or 2 integers >= 2. "
-                    f"Received: map_size={map_size!r}"
-                )
+        self.num_frequencies = av.positive_int(num_frequencies, "num_frequencies")
+        sizes = (map_size,) if av.is_int(map_size) else map_size
+        if not (
+            isinstance(sizes, (list, tuple))
+            and len(sizes) in (1, 2)
+            and all(av.is_int(m) and m >= 2 for m in sizes)
+        ):
+            raise av.invalid_value(
+                map_size, "map_size", "an integer or a tuple of 1 or 2 integers >= 2"
+            )
+        map_size = int(map_size) if av.is_int(map_size) else tuple(map(int, sizes))
         self.map_size = map_size
-        self.data_format = _args.data_format(data_format)
+        self.data_format = av.data_format(data_format)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         if encoder_initializer is None:
@@ -267,9 +256,14 @@ class CoordGate(keras.layers.Layer):
         Returns:
             A tensor in the layer's compute dtype, channels last whatever the
             `data_format`, independent of the batch.
+
+        Raises:
+            ValueError: the layer is not built (its rank and channels are not
+                known yet), or `spatial_shape` is not one positive size per
+                spatial axis.
         """
         dtype = self.compute_dtype
-        spatial_shape = tuple(spatial_shape)
+        spatial_shape = self._check_spatial_shape(spatial_shape)
         if self.encoding == "map":
             gate = ops.cast(self.gate_map, dtype)
             rows = ops.cast(
@@ -302,6 +296,28 @@ class CoordGate(keras.layers.Layer):
         if self.gate_activation is not None:
             gate = self.gate_activation(gate)
         return gate
+
+    def _check_spatial_shape(self, spatial_shape):
+        if not self.built:
+            raise ValueError(
+                f"CoordGate `{self.name}` is not built yet, so its rank and "
+                "channels are unknown: call the layer on an input, or call "
+                "`build(input_shape)`, before `compute_gate`."
+            )
+        names = "(length,)" if self.spatial_rank == 1 else "(height, width)"
+        sizes = spatial_shape if isinstance(spatial_shape, (list, tuple)) else None
+        if (
+            sizes is None
+            or len(sizes) != self.spatial_rank
+            or not all((av.is_int(n) and n > 0) or _is_scalar_tensor(n) for n in sizes)
+        ):
+            raise av.invalid_value(
+                spatial_shape,
+                "spatial_shape",
+                f"a tuple of {self.spatial_rank} positive integer(s) {names} for a "
+                f"layer built on rank-{self.spatial_rank + 2} inputs",
+            )
+        return tuple(int(n) if av.is_int(n) else n for n in sizes)
 
     def call(self, inputs):
         ndim = len(inputs.shape)
@@ -353,3 +369,11 @@ class CoordGate(keras.layers.Layer):
             }
         )
         return config
+
+
+def _is_scalar_tensor(value):
+    """A dynamic size (a scalar integer tensor), as `ops.shape` gives them."""
+    if isinstance(value, (np.generic, np.ndarray, float, bool)):
+        return False
+    shape = getattr(value, "shape", None)
+    return shape is not None and len(shape) == 0 and ops.is_tensor(value)

@@ -25,8 +25,7 @@ def publish_weights(workdir, tag, out_dir):
         The sidecar dict (also written as JSON).
     """
     from coordgate_keras.training import config as config_lib
-    from coordgate_keras.training.train import evaluate
-    from coordgate_keras.training.data_sources import eval_pairs
+    from coordgate_keras.training.train import evaluate, heldout_data
     from coordgate_keras.zoo import _weights, create_model
 
     cfg = config_lib.TrainConfig.from_file(os.path.join(workdir, "config.json"))
@@ -37,9 +36,7 @@ def publish_weights(workdir, tag, out_dir):
             f"Invalid value for argument `workdir`. Expected a finished run. "
             f"Received: workdir={workdir!r} with metrics {trained}"
         )
-    final = keras.saving.load_model(
-        os.path.join(workdir, "final.keras"), compile=False
-    )
+    final = keras.saving.load_model(os.path.join(workdir, "final.keras"), compile=False)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
     try:
@@ -54,16 +51,27 @@ def publish_weights(workdir, tag, out_dir):
         "description": f"{cfg.model} trained by coordgate-train on {cfg.data}",
         "recipe": cfg.to_dict(),
         "steps": int(trained["steps"]),
-        "metrics": {k: float(scores[k]) for k in (
-            "psnr", "ssim", "psnr_blurred", "ssim_blurred")},
+        "metrics": {
+            k: float(scores[k])
+            for k in ("psnr", "ssim", "psnr_blurred", "ssim_blurred")
+        },
         "metrics_note": (
             f"held-out: {cfg.eval_images} pairs (eval_seed {cfg.eval_seed}) of the "
             "recipe's data, exact NumPy blur + noise, float32 inference"
         ),
         "training_metrics": {
-            k: trained.get(k) for k in (
-                "psnr", "ssim", "seconds", "xla", "precision", "simulator",
-                "images_per_second", "num_devices", "best_psnr", "best_step",
+            k: trained.get(k)
+            for k in (
+                "psnr",
+                "ssim",
+                "seconds",
+                "xla",
+                "precision",
+                "simulator",
+                "images_per_second",
+                "num_devices",
+                "best_psnr",
+                "best_step",
             )
         },
         "input_size": [height, width, int(sharp.shape[-1])],

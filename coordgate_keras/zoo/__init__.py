@@ -8,6 +8,13 @@ Importing this package registers every model:
 >>> model = create_model("coordgate_unet_d2", input_shape=(64, 64, 1))
 """
 
+# General layers that live in `coordgate_keras.layers`, re-exported here too.
+from coordgate_keras.layers import (
+    LocallyConnected1D,
+    LocallyConnected2D,
+    MultiWienerDeconvolution,
+    gaussian_psfs,
+)
 from coordgate_keras.zoo._registry import (
     ModelInfo,
     create_model,
@@ -19,12 +26,6 @@ from coordgate_keras.zoo._registry import (
 )
 from coordgate_keras.zoo._weights import WeightEntry, WeightsError
 from coordgate_keras.zoo.cnn1d import build_cnn1d
-from coordgate_keras.zoo.locally_connected1d import LocallyConnected1D
-from coordgate_keras.zoo.locally_connected2d import LocallyConnected2D
-from coordgate_keras.zoo.multi_wiener_deconvolution import (
-    MultiWienerDeconvolution,
-    gaussian_psfs,
-)
 from coordgate_keras.zoo.multi_wiener_net import build_multiwienernet
 from coordgate_keras.zoo.unet import PAPER_COORDGATE_OPTIONS, build_unet
 from coordgate_keras.zoo.unet_presets import UNET_PRESETS, register_presets

@@ -9,7 +9,7 @@ import math
 import keras
 
 from coordgate_keras.layers import CoordGate
-from coordgate_keras.zoo._locally_connected import LocallyConnectedBase
+from coordgate_keras.layers._locally_connected import LocallyConnectedBase
 from coordgate_keras.zoo._registry import build_uninitialized, list_models, model_info
 
 HEADER = """\

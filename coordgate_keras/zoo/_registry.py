@@ -19,6 +19,7 @@ import keras
 # test guards it (tests/zoo/test_registry.py::test_build_uninitialized_leaks_nothing).
 from keras.src.backend.common import global_state
 
+from coordgate_keras.utils import argument_validation as av
 from coordgate_keras.zoo import _weights
 
 # The reference input used for parameter counts and the model table.
@@ -173,6 +174,7 @@ def list_models(pattern="*", pretrained=False):
     >>> list_models("unet_d*")
     ['unet_d1', 'unet_d2', 'unet_d3', 'unet_d4', 'unet_d5']
     """
+    av.string(pattern, "pattern")
     return sorted(
         name
         for name in _MODELS
@@ -211,7 +213,7 @@ def create_model(name, /, input_shape=None, weights=None, **overrides):
         # override is caught by the architecture check below.
         overrides = {**weight_entry.builder_kwargs, **overrides}
     if input_shape is not None:
-        overrides["input_shape"] = tuple(input_shape)
+        overrides["input_shape"] = input_shape  # Checked by the builder.
     overrides.setdefault("name", name)
     model = entry.fn(**overrides)
     _weights.note_builder(

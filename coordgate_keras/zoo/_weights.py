@@ -20,7 +20,6 @@ Resolution of `(model, tag)`, first match wins:
    nothing that a later call would trust.
 """
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -31,6 +30,8 @@ import weakref
 
 import keras
 
+from coordgate_keras.utils import atomic_io
+
 # Environment variable holding a base URL (mirror, air-gapped server, file://).
 WEIGHTS_URL_ENV = "COORDGATE_KERAS_WEIGHTS_URL"
 # Where the packaged weight files and their sidecars live.
@@ -38,6 +39,9 @@ PACKAGED_WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
 CACHE_SUBDIR = os.path.join("coordgate_keras", "weights")
 # Configuration keys that do not change what a layer computes.
 _IGNORED_CONFIG_KEYS = ("name", "dtype", "trainable")
+# Layers that pass their input through unchanged (input checks): they do not
+# decide whether weights fit, and newer builders may add or drop them.
+_IDENTITY_LAYERS = ("SpatialSizeCheck",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,12 +264,14 @@ def note_builder(model, name, builder_kwargs):
 def architecture(model):
     """What decides whether a weight file fits a model, as JSON-able lists.
 
-    One `[class_name, config]` per layer, without names, dtype policies and the
-    input's spatial size (fully convolutional models take any size), and the
-    shape of every weight in order.
+    One `[class_name, config]` per layer, without names, dtype policies, the
+    input's spatial size (fully convolutional models take any size) and
+    identity layers (input checks), and the shape of every weight in order.
     """
     layers = []
     for layer in model.layers:
+        if layer.__class__.__name__ in _IDENTITY_LAYERS:
+            continue
         config = {
             k: v for k, v in layer.get_config().items() if k not in _IGNORED_CONFIG_KEYS
         }
@@ -374,11 +380,11 @@ def write(model, out_dir, name, tag, builder_kwargs, metadata):
     os.makedirs(out_dir, exist_ok=True)
     weights_path = os.path.join(out_dir, weight_filename(name, tag))
     sidecar_path = os.path.join(out_dir, sidecar_filename(name, tag))
-    with _staged(weights_path, suffix=".weights.h5") as tmp:
-        model.save_weights(tmp)
+    with atomic_io.atomic_file(weights_path) as tmp:
+        # Keras insists on the `.weights.h5` suffix.
+        model.save_weights(tmp + ".weights.h5")
+        os.replace(tmp + ".weights.h5", tmp)
         digest = sha256_of(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, weights_path)
     sidecar = {
         "model": name,
         "tag": tag,
@@ -393,25 +399,5 @@ def write(model, out_dir, name, tag, builder_kwargs, metadata):
         "backend": keras.backend.backend(),
         "architecture": architecture(model),
     }
-    with _staged(sidecar_path, suffix=".json") as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(sidecar, f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, sidecar_path)
+    atomic_io.atomic_write_json(sidecar_path, sidecar, indent=1)
     return weights_path, sidecar_path, sidecar
-
-
-@contextlib.contextmanager
-def _staged(path, suffix):
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}-",
-        suffix=suffix,
-        dir=os.path.dirname(os.path.abspath(path)),
-    )
-    os.close(fd)
-    try:
-        yield tmp
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -3,15 +3,10 @@ locally connected networks."""
 
 import keras
 
-from coordgate_keras.layers import CoordConv1D, CoordGate
-from coordgate_keras.layers._args import positive_int
-from coordgate_keras.zoo._checks import (
-    check_choice,
-    resolve_input_shape,
-    validate_out_channels,
-)
+from coordgate_keras.layers import CoordConv1D, CoordGate, LocallyConnected1D
+from coordgate_keras.utils import argument_validation as av
 from coordgate_keras.zoo._registry import register_model
-from coordgate_keras.zoo.locally_connected1d import LocallyConnected1D
+from coordgate_keras.zoo.unet import resolve_out_channels
 
 SPATIAL_MODES_1D = (None, "coordconv", "coordgate", "locally_connected")
 REFERENCE_INPUT_SHAPE_1D = (256, 1)
@@ -77,28 +72,30 @@ def build_cnn1d(
     Reference:
         - [Howard et al., 2023](https://arxiv.org/abs/2401.04680)
     """
-    check_choice("spatial", spatial, SPATIAL_MODES_1D)
+    av.choice(spatial, "spatial", SPATIAL_MODES_1D)
     if input_shape is None and spatial == "locally_connected":
         input_shape = (REFERENCE_INPUT_SHAPE_1D[0], in_channels or 1)
-    input_shape = resolve_input_shape(input_shape, in_channels, rank=1)
+    input_shape = av.input_shape_without_batch(input_shape, 1, in_channels)
     if spatial == "locally_connected" and input_shape[0] is None:
-        raise ValueError(
-            "Invalid value for argument `input_shape`. Expected a static length "
-            "for spatial='locally_connected' (every position has its own kernel). "
-            f"Received: input_shape={input_shape}"
+        raise av.invalid_value(
+            input_shape,
+            "input_shape",
+            "a static length for spatial='locally_connected' (every position has "
+            "its own kernel)",
         )
-    positive_int(depth, "depth")
-    positive_int(filters, "filters")
-    positive_int(kernel_size, "kernel_size")
+    depth = av.positive_int(depth, "depth")
+    filters = av.positive_int(filters, "filters")
+    kernel_size = av.positive_int(kernel_size, "kernel_size")
     if coordgate_options is not None and (
         spatial != "coordgate" or not isinstance(coordgate_options, dict)
     ):
-        raise ValueError(
-            "Invalid value for argument `coordgate_options`. Expected None, or a "
-            "dict of `CoordGate` keyword arguments with spatial='coordgate' "
-            f"(spatial={spatial!r}). Received: coordgate_options={coordgate_options!r}"
+        raise av.invalid_value(
+            coordgate_options,
+            "coordgate_options",
+            "None, or a dict of `CoordGate` keyword arguments with "
+            f"spatial='coordgate' (spatial={spatial!r})",
         )
-    out_channels = validate_out_channels(out_channels, input_shape[-1], residual)
+    out_channels = resolve_out_channels(out_channels, input_shape[-1], residual)
 
     inputs = keras.Input(input_shape, name=f"{name}_input")
     x = inputs

@@ -2,12 +2,13 @@
 
 import keras
 
-from coordgate_keras.zoo._checks import resolve_input_shape, validate_out_channels
+from coordgate_keras.layers import MultiWienerDeconvolution
+from coordgate_keras.utils import argument_validation as av
 from coordgate_keras.zoo._registry import register_model
-from coordgate_keras.zoo.multi_wiener_deconvolution import MultiWienerDeconvolution
 from coordgate_keras.zoo.unet import (
     check_divisible,
     output_head,
+    resolve_out_channels,
     unet_backbone,
     validate_unet_arguments,
 )
@@ -72,13 +73,14 @@ def build_multiwienernet(
     Reference:
         - [Yanny et al., 2022](https://doi.org/10.1364/OPTICA.442438)
     """
-    input_shape = resolve_input_shape(input_shape, None, rank=2)
+    input_shape = av.input_shape_without_batch(input_shape, 2)
     if None in input_shape:
-        raise ValueError(
-            "Invalid value for argument `input_shape`. Expected a static height and "
-            f"width (the Wiener filter's FFT size). Received: input_shape={input_shape}"
+        raise av.invalid_value(
+            input_shape,
+            "input_shape",
+            "a static height and width (the Wiener filter's FFT size)",
         )
-    validate_unet_arguments(
+    depth, base_filters, convs_per_block, norm_groups = validate_unet_arguments(
         depth=depth,
         base_filters=base_filters,
         convs_per_block=convs_per_block,
@@ -89,7 +91,7 @@ def build_multiwienernet(
         coordgate_options=coordgate_options,
     )
     check_divisible(input_shape, depth)
-    out_channels = validate_out_channels(out_channels, input_shape[-1], residual)
+    out_channels = resolve_out_channels(out_channels, input_shape[-1], residual)
 
     inputs = keras.Input(input_shape, name=f"{name}_input")
     x = MultiWienerDeconvolution(

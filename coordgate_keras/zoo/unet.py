@@ -2,13 +2,9 @@
 
 import keras
 
-from coordgate_keras.layers import CoordConv2D, CoordGate
-from coordgate_keras.layers._args import positive_int
-from coordgate_keras.zoo._checks import (
-    check_choice,
-    resolve_input_shape,
-    validate_out_channels,
-)
+from coordgate_keras.layers import CoordConv2D, CoordGate, SpatialSizeCheck
+from coordgate_keras.layers.spatial_size_check import nearest_multiples
+from coordgate_keras.utils import argument_validation as av
 from coordgate_keras.zoo._registry import register_model
 
 # CoordGate options of the paper's U-Net. The author's CG_UNet (sunnyhoward/SCI,
@@ -106,8 +102,8 @@ def build_unet(
         - [El Jurdi et al., 2021](https://doi.org/10.1016/j.cviu.2021.103192)
         - [Howard et al., 2023](https://arxiv.org/abs/2401.04680)
     """
-    input_shape = resolve_input_shape(input_shape, in_channels, rank=2)
-    validate_unet_arguments(
+    input_shape = av.input_shape_without_batch(input_shape, 2, in_channels)
+    depth, base_filters, convs_per_block, norm_groups = validate_unet_arguments(
         depth=depth,
         base_filters=base_filters,
         convs_per_block=convs_per_block,
@@ -119,11 +115,12 @@ def build_unet(
     )
     check_divisible(input_shape, depth)
     channels = input_shape[-1]
-    out_channels = validate_out_channels(out_channels, channels, residual)
+    out_channels = resolve_out_channels(out_channels, channels, residual)
 
     inputs = keras.Input(input_shape, name=f"{name}_input")
+    x = size_check(inputs, depth, name)
     x = unet_backbone(
-        inputs,
+        x,
         depth=depth,
         base_filters=base_filters,
         convs_per_block=convs_per_block,
@@ -275,34 +272,42 @@ def validate_unet_arguments(
     spatial,
     coordgate_options,
 ):
-    positive_int(depth, "depth")
-    positive_int(base_filters, "base_filters")
-    positive_int(convs_per_block, "convs_per_block")
-    check_choice("normalization", normalization, NORMALIZATIONS)
-    check_choice("upsampling", upsampling, UPSAMPLINGS)
-    check_choice("spatial", spatial, SPATIAL_MODES)
+    """Checks the U-Net arguments (Keras' error form).
+
+    Returns:
+        `(depth, base_filters, convs_per_block, norm_groups)` as Python ints.
+    """
+    depth = av.positive_int(depth, "depth")
+    base_filters = av.positive_int(base_filters, "base_filters")
+    convs_per_block = av.positive_int(convs_per_block, "convs_per_block")
+    av.choice(normalization, "normalization", NORMALIZATIONS)
+    av.choice(upsampling, "upsampling", UPSAMPLINGS)
+    av.choice(spatial, "spatial", SPATIAL_MODES)
     if normalization == "group":
-        positive_int(norm_groups, "norm_groups")
+        norm_groups = av.positive_int(norm_groups, "norm_groups")
         if base_filters % norm_groups:
-            raise ValueError(
-                "Invalid value for argument `norm_groups`. Expected a divisor of "
-                f"`base_filters` ({base_filters}). Received: norm_groups={norm_groups}"
+            raise av.invalid_value(
+                norm_groups,
+                "norm_groups",
+                f"a divisor of `base_filters` ({base_filters})",
             )
     if coordgate_options is not None:
         if spatial != "coordgate":
-            raise ValueError(
-                "Invalid value for argument `coordgate_options`. Expected None "
-                f"unless spatial='coordgate' (spatial={spatial!r}). "
-                f"Received: coordgate_options={coordgate_options!r}"
+            raise av.invalid_value(
+                coordgate_options,
+                "coordgate_options",
+                f"None unless spatial='coordgate' (spatial={spatial!r})",
             )
         if not isinstance(coordgate_options, dict) or {"filters", "name"} & set(
             coordgate_options
         ):
-            raise ValueError(
-                "Invalid value for argument `coordgate_options`. Expected a dict of "
-                "`CoordGate` keyword arguments other than `filters` and `name`. "
-                f"Received: coordgate_options={coordgate_options!r}"
+            raise av.invalid_value(
+                coordgate_options,
+                "coordgate_options",
+                "a dict of `CoordGate` keyword arguments other than `filters` and "
+                "`name`",
             )
+    return depth, base_filters, convs_per_block, norm_groups
 
 
 def check_divisible(input_shape, depth):
@@ -313,18 +318,41 @@ def check_divisible(input_shape, depth):
     if not bad:
         return
     suggestions = "; ".join(
-        f"{n} -> {_nearest_multiples(n, factor)}" for n in dict.fromkeys(bad)
+        f"{n} -> {nearest_multiples(n, factor)}" for n in dict.fromkeys(bad)
     )
-    raise ValueError(
-        "Invalid value for argument `input_shape`. Expected height and width "
-        f"divisible by 2**depth = {factor} (depth={depth}), or None; nearest valid "
-        f"sizes: {suggestions}. Received: input_shape={input_shape}"
+    raise av.invalid_value(
+        input_shape,
+        "input_shape",
+        f"height and width divisible by 2**depth = {factor} (depth={depth}), or "
+        f"None; nearest valid sizes: {suggestions}",
     )
 
 
-def _nearest_multiples(n, factor):
-    below, above = (n // factor) * factor, (n // factor + 1) * factor
-    return f"{below} or {above}" if below else f"{above}"
+def size_check(inputs, depth, name):
+    """A `SpatialSizeCheck` after an input whose height or width is None.
+
+    Such a model accepts any size, but only multiples of `2**depth` get
+    through the skip concatenations: the check names the nearest valid sizes.
+    """
+    if None not in tuple(inputs.shape)[1:-1]:
+        return inputs
+    return SpatialSizeCheck(
+        2**depth, reason=f"2**depth for depth={depth}", name=f"{name}_size_check"
+    )(inputs)
+
+
+def resolve_out_channels(out_channels, in_channels, residual):
+    """The output channel count (defaults to `in_channels`); checks `residual`."""
+    out_channels = av.positive_int(out_channels, "out_channels", allow_none=True)
+    out_channels = out_channels or in_channels
+    av.boolean(residual, "residual")
+    if residual and out_channels != in_channels:
+        raise av.invalid_value(
+            out_channels,
+            "out_channels",
+            f"the input channel count ({in_channels}) when residual=True",
+        )
+    return out_channels
 
 
 # === Registered variants ===

@@ -18,25 +18,25 @@ _ZERNIKE_256 = (
 UNET_PRESETS = {
     "coordgate_unet_d1": {
         "zernike_256": {
-            "sha256": "03208b260ef92011a3f25906316014a97dbbe20c393644ca8f87a3c17a5ad546",
+            "sha256": "03208b260ef92011a3f25906316014a97dbbe20c393644ca8f87a3c17a5ad546",  # noqa: E501
             "builder_kwargs": {"residual": True},
         },
     },
     "coordgate_unet_d2": {
         "zernike_256": {
-            "sha256": "3b0abdeb188e768c8f6b7a47a8d61490763498ab956e2e454797e05ead437442",
+            "sha256": "3b0abdeb188e768c8f6b7a47a8d61490763498ab956e2e454797e05ead437442",  # noqa: E501
             "builder_kwargs": {"residual": True},
         },
     },
     "unet_d2": {
         "zernike_256": {
-            "sha256": "57d09e7ced1b55c5ac07f94aebc7fd073ed638ee9ea75c28ef999a81a15c6a0f",
+            "sha256": "57d09e7ced1b55c5ac07f94aebc7fd073ed638ee9ea75c28ef999a81a15c6a0f",  # noqa: E501
             "builder_kwargs": {"residual": True},
         },
     },
     "coordconv_unet_d2": {
         "zernike_256": {
-            "sha256": "82d1d9fb2c039e9cdc409b929dee366aaeaa0c5f28fc2e38c008bffc9c6abd76",
+            "sha256": "82d1d9fb2c039e9cdc409b929dee366aaeaa0c5f28fc2e38c008bffc9c6abd76",  # noqa: E501
             "builder_kwargs": {"residual": True},
         },
     },

@@ -127,8 +127,8 @@ def test_point_source_gives_its_interpolated_psf():
     rng = np.random.default_rng(6)
     field = _random_field(rng, (3, 3), 5)
     x = np.zeros((30, 30))
-    x[12, 17] = 2.0
-    expected = 2.0 * field.psf_at(12, 17, (30, 30))
+    x[12, 17] = 0.5
+    expected = 0.5 * field.psf_at(12, 17, (30, 30))
     np.testing.assert_allclose(
         data.blur_exact(x, field)[10:15, 15:20], expected, atol=1e-14
     )
@@ -157,7 +157,7 @@ def test_shapes_and_dtypes():
             y = blur(x, field)
             assert y.shape == shape and y.dtype == np.float32
         assert tuple(data.blur_fast_tf(x, field).shape) == shape
-    assert data.blur_exact(np.ones((8, 8), "uint8"), field).dtype == np.float64
+    assert data.blur_exact(np.ones((8, 8), "float16"), field).dtype == np.float64
     y = data.blur_fast_tf(tf.ones((1, 16, 12, 1), tf.float64), field)
     assert y.dtype == tf.float32
     assert (
@@ -227,3 +227,51 @@ def test_non_field_and_bad_rank_rejected():
         data.blur_fast(np.ones((8, 8)), field, rank=5)
     with pytest.raises(ValueError, match=r"argument `rank`.*rank=0"):
         data.blur_fast(np.ones((8, 8)), field, rank=0)
+
+
+# === One rule for images in the whole data package ===
+
+_NOT_FLOAT = (
+    "Invalid value for argument `images`. Expected a floating-point array (scale "
+    "integer images first, e.g. x / 255 for 8-bit). Received: images of dtype "
+)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "bool"])
+def test_every_data_entry_point_refuses_integer_and_bool_images(dtype):
+    field = data.gaussian_psf_field(grid_shape=(2, 2), kernel_size=5)
+    images = np.ones((2, 16, 16, 1), dtype)
+    calls = [
+        lambda: data.blur_exact(images, field),
+        lambda: data.blur_fast(images, field),
+        lambda: data.blur_fast_tf(images, field),
+        lambda: data.blur_fast_tf(tf.constant(images), field),
+        lambda: data.NoiseModel()(images, seed=0),
+        lambda: data.deblur_dataset(field, images=images),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == _NOT_FLOAT + dtype
+
+
+def test_every_data_entry_point_refuses_values_outside_0_1():
+    field = data.gaussian_psf_field(grid_shape=(2, 2), kernel_size=5)
+    images = np.linspace(0.0, 255.0, 2 * 16 * 16).reshape(2, 16, 16, 1)
+    expected = (
+        "Invalid value for argument `images`. Expected values in [0, 1]. "
+        "Received: images with values in [0, 255]"
+    )
+    calls = [
+        lambda: data.blur_exact(images, field),
+        lambda: data.blur_fast(images, field),
+        lambda: data.blur_fast_tf(images, field),
+        lambda: data.NoiseModel()(images, seed=0),
+        lambda: data.deblur_dataset(field, images=images),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == expected
+    with pytest.raises(ValueError, match="Received: images with values in \\[-1, 0\\]"):
+        data.blur_fast(np.linspace(-1.0, 0.0, 256).reshape(16, 16), field)

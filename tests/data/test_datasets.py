@@ -115,7 +115,7 @@ def test_write_then_load_gives_the_same_pairs(field, tmp_path):
 def test_dataset_argument_errors(field, tmp_path):
     with pytest.raises(ValueError, match=r"`noise`.*noise='gaussian'"):
         data.deblur_dataset(field, image_shape=SHAPE, noise="gaussian")
-    with pytest.raises(ValueError, match=r"`images`.*images=list"):
+    with pytest.raises(ValueError, match=r"`images`.*images of type list"):
         data.deblur_dataset(field, images=[np.zeros((32, 32))])
     with pytest.raises(ValueError, match=r"`images`. Expected values in \[0, 1\]"):
         data.deblur_dataset(field, images=np.full((2, 32, 32), 2.0))

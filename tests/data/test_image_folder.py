@@ -111,3 +111,41 @@ def test_folder_errors(tmp_path):
         data.ImageFolder(tmp_path, crop_shape=(4, 4)).load(0)
     with pytest.raises(ValueError, match=r"`num_crops`.*num_crops=0"):
         data.ImageFolder(tmp_path, crop_shape=(4, 4)).crops(0)
+
+
+def test_broken_files_are_named_when_the_folder_is_opened(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (40, 40), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    content = (tmp_path / "a.png").read_bytes()
+    cases = {
+        "truncated.png": content[: len(content) // 2],
+        "corrupt.png": content[:100]
+        + bytes(b ^ 0xFF for b in content[100:110])
+        + content[110:],
+        "not_an_image.png": b"plain text",
+        "truncated.npy": b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': "
+        b"False, 'shape': (40, 40), }" + b" " * 44 + b"\n" + b"\x00" * 80,
+    }
+    for name, payload in cases.items():
+        folder = tmp_path / name.replace(".", "_")
+        folder.mkdir()
+        (folder / "good.png").write_bytes(content)
+        (folder / name).write_bytes(payload)
+        with pytest.raises(ValueError) as info:
+            data.ImageFolder(folder, crop_shape=(32, 32))
+        message = str(info.value)
+        assert message.startswith(
+            "Invalid value for argument `directory`. Expected readable image "
+            f"files. Received: {str(folder / name)!r}, which could not be read "
+            "(truncated or corrupt?): "
+        ), message
+
+
+def test_a_file_broken_after_opening_is_named_when_read(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (40, 40), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    folder = data.ImageFolder(tmp_path, crop_shape=(32, 32), cache=False)
+    content = (tmp_path / "a.png").read_bytes()
+    (tmp_path / "a.png").write_bytes(content[: len(content) // 2])
+    with pytest.raises(ValueError, match=r"Received: '.*a\.png', which could not"):
+        folder.load(0)

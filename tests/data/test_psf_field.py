@@ -182,3 +182,29 @@ def test_image_shape_and_shift_invariant_validation():
         data.PSFField.shift_invariant(np.ones(3))
     with pytest.raises(ValueError, match=r"argument `grid_shape`.*grid_shape=\(0, 1\)"):
         data.PSFField.shift_invariant(np.ones((1, 1)), grid_shape=(0, 1))
+
+
+def test_load_names_the_file_when_it_is_corrupt(tmp_path):
+    field = data.gaussian_psf_field(grid_shape=(2, 2), kernel_size=5)
+    good = tmp_path / "field.npz"
+    field.save(good)
+    content = good.read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(content[: len(content) // 2])
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not an archive")
+    for path in (truncated, garbage):
+        with pytest.raises(ValueError) as info:
+            data.PSFField.load(path)
+        message = str(info.value)
+        assert message.startswith(
+            "Invalid value for argument `path`. Expected an .npz file written by "
+            f"`PSFField.save` or `np.savez`. Received: path={str(path)!r}, which "
+            "could not be read ("
+        ), message
+    single = tmp_path / "single.npy"
+    np.save(single, np.zeros((2, 2, 5, 5)))
+    with pytest.raises(ValueError, match="a single .npy array"):
+        data.PSFField.load(single)
+    with pytest.raises(FileNotFoundError):
+        data.PSFField.load(tmp_path / "missing.npz")

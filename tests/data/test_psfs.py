@@ -128,7 +128,7 @@ def test_psf_argument_errors():
     with pytest.raises(ValueError, match=r"`kernel_size`. Expected a positive odd.*=4"):
         data.gaussian_psf(4, 1.0)
     with pytest.raises(
-        ValueError, match=r"`sigma`. Expected a finite number > 0.*sigma=0"
+        ValueError, match=r"`sigma`. Expected a positive number.*sigma=0"
     ):
         data.gaussian_psf(5, 0)
     with pytest.raises(ValueError, match=r"`ellipticity`.*>= 0 and < 1.*ellipticity=1"):

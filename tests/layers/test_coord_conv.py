@@ -131,3 +131,54 @@ def test_error_wrong_rank():
 def test_error_unknown_channels():
     with pytest.raises(ValueError, match=r"channel dimension must be known"):
         CoordConv1D(4, 3).build((2, 8, None))
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        (
+            (True, 3),
+            {},
+            "`filters`. Expected a positive integer. Received: filters=True",
+        ),
+        (
+            (2.5, 3),
+            {},
+            "`filters`. Expected a positive integer. Received: filters=2.5",
+        ),
+        (
+            (4, 0),
+            {},
+            "`kernel_size`. Expected a positive integer or a tuple of 2 positive "
+            "integers. Received: kernel_size=0",
+        ),
+        (
+            (4, 3),
+            {"strides": (1, 2, 3)},
+            "`strides`. Expected a positive integer or a tuple of 2 positive "
+            "integers. Received: strides=(1, 2, 3)",
+        ),
+        (
+            (4, 3),
+            {"groups": 1.0},
+            "`groups`. Expected a positive integer. Received: groups=1.0",
+        ),
+    ],
+    ids=str,
+)
+def test_integer_argument_errors(args, kwargs, message):
+    with pytest.raises(ValueError) as info:
+        CoordConv2D(*args, **kwargs)
+    assert str(info.value) == "Invalid value for argument " + message
+
+
+def test_numpy_integers_are_accepted_and_stored_as_ints():
+    import json
+
+    layer = CoordConv2D(np.int64(4), np.int64(3), strides=np.int32(1), padding="same")
+    config = layer.get_config()
+    assert (config["filters"], config["kernel_size"]) == (4, (3, 3))
+    assert type(config["filters"]) is int
+    json.dumps(config)
+    assert layer(np.zeros((1, 8, 8, 1), "float32")).shape == (1, 8, 8, 4)
+    assert CoordConv1D(np.int64(2), 3)(np.zeros((1, 8, 1), "float32")).shape[-1] == 2

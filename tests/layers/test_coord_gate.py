@@ -289,7 +289,7 @@ def test_in_sequential_and_functional():
         ({"encoding_layers": 1.5}, r"Received: encoding_layers=1.5"),
         (
             {"encoding": "siren"},
-            r"argument `encoding`. Expected one of \('mlp', 'fourier', 'map'\). Received: encoding='siren'",
+            r"argument `encoding`. Expected one of 'mlp', 'fourier', 'map'. Received: encoding='siren'",
         ),
         (
             {"encoding_units": -2},
@@ -375,3 +375,60 @@ def test_builds_inside_a_subclassed_model():
 
     y = Wrapper()(np.zeros((2, 6, 7, 2), "float32"))
     assert tuple(y.shape) == (2, 6, 7, 3)
+
+
+def test_numpy_integers_are_accepted_and_stored_as_ints():
+    import json
+
+    layer = CoordGate(
+        filters=np.int64(4),
+        encoding_layers=np.int32(2),
+        encoding_units=np.int64(8),
+        num_frequencies=np.int64(2),
+        map_size=(np.int64(3), 4),
+        use_projection=np.bool_(True),
+    )
+    config = layer.get_config()
+    assert config["filters"] == 4 and type(config["filters"]) is int
+    assert config["map_size"] == (3, 4)
+    json.dumps(config)
+    assert layer(np.zeros((1, 8, 8, 2), "float32")).shape == (1, 8, 8, 4)
+
+
+def test_compute_gate_before_build_says_so():
+    layer = CoordGate(name="gate")
+    with pytest.raises(ValueError) as info:
+        layer.compute_gate((8, 8))
+    assert str(info.value) == (
+        "CoordGate `gate` is not built yet, so its rank and channels are unknown: "
+        "call the layer on an input, or call `build(input_shape)`, before "
+        "`compute_gate`."
+    )
+
+
+@pytest.mark.parametrize(
+    "spatial_shape",
+    [(8.5, 8), (8, -1), (8, 0), (8,), (8, 8, 8), 8, "8x8", (8, True)],
+    ids=str,
+)
+def test_compute_gate_rejects_bad_shapes(spatial_shape):
+    layer = CoordGate()
+    layer.build((None, None, None, 3))
+    with pytest.raises(ValueError) as info:
+        layer.compute_gate(spatial_shape)
+    assert str(info.value) == (
+        "Invalid value for argument `spatial_shape`. Expected a tuple of 2 "
+        "positive integer(s) (height, width) for a layer built on rank-4 inputs. "
+        f"Received: spatial_shape={spatial_shape!r}"
+    )
+
+
+def test_compute_gate_accepts_numpy_sizes():
+    layer = CoordGate()
+    layer.build((None, None, 3))
+    gate = layer.compute_gate([np.int64(5)])
+    assert tuple(gate.shape) == (5, 3)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(gate),
+        keras.ops.convert_to_numpy(layer.compute_gate((5,))),
+    )

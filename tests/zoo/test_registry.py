@@ -114,3 +114,11 @@ def test_register_model_rejects_duplicates_and_unknown_depth():
 def test_register_weights_needs_a_registered_model():
     with pytest.raises(ValueError, match="Unknown model name: 'nope'"):
         register_weights("nope", "tag", "file:///x", "0" * 64)
+
+
+def test_list_models_pattern_must_be_a_string():
+    with pytest.raises(ValueError) as info:
+        list_models(123)
+    assert str(info.value) == (
+        "Invalid value for argument `pattern`. Expected a string. Received: pattern=123"
+    )

@@ -162,6 +162,7 @@ def test_layer_names_are_deterministic():
     names = [layer.name for layer in build_unet(depth=1, base_filters=4).layers]
     assert names == [
         "unet_input",
+        "unet_size_check",  # Only with None sizes: names the valid ones.
         "unet_down0_conv0",
         "unet_down0_act0",
         "unet_down0_conv1",
@@ -281,7 +282,7 @@ def test_wrong_input_size_names_the_sizes_and_the_nearest_valid_ones():
         ),
         (
             dict(out_channels=0),
-            "`out_channels`. Expected a positive integer. Received: out_channels=0",
+            "`out_channels`. Expected a positive integer or None. Received: out_channels=0",
         ),
         (
             dict(residual=True, out_channels=2),
@@ -292,7 +293,7 @@ def test_wrong_input_size_names_the_sizes_and_the_nearest_valid_ones():
         (
             dict(input_shape=(32, 32)),
             "`input_shape`. Expected a tuple of 3 positive integers or None "
-            "\\(height, width, channels\\). Received: input_shape=\\(32, 32\\)",
+            "\\(height, width, channels\\) without the batch axis. Received: input_shape=\\(32, 32\\)",
         ),
         (
             dict(input_shape=(32, 32, None)),
@@ -306,10 +307,42 @@ def test_wrong_input_size_names_the_sizes_and_the_nearest_valid_ones():
         ),
         (
             dict(in_channels=0),
-            "`in_channels`. Expected a positive integer. Received: in_channels=0",
+            "`in_channels`. Expected a positive integer or None. Received: in_channels=0",
         ),
     ],
 )
 def test_argument_errors(kwargs, message):
     with pytest.raises(ValueError, match="Invalid value for argument " + message):
         build_unet(**{"depth": 2, "base_filters": 8, **kwargs})
+
+
+def test_any_size_unet_called_at_a_wrong_size_names_the_valid_ones():
+    model = create_model("unet_d2", base_filters=4)
+    assert model.get_layer("unet_d2_size_check").multiple == 4
+    with pytest.raises(ValueError) as info:
+        model(np.zeros((1, 50, 50, 1), "float32"))
+    assert (
+        "Invalid input shape for `unet_d2_size_check`. Expected spatial sizes "
+        "divisible by 4 (2**depth for depth=2); nearest valid sizes: 50 -> 48 or 52. "
+        "Received: input_shape=(1, 50, 50, 1)"
+    ) in str(info.value)
+    with pytest.raises(ValueError, match=r"nearest valid sizes: 50 -> 48 or 52"):
+        model.predict(np.zeros((1, 50, 48, 1), "float32"), verbose=0)
+    assert model(np.zeros((1, 52, 48, 1), "float32")).shape == (1, 52, 48, 1)
+
+
+def test_static_size_unet_has_no_size_check():
+    model = create_model("unet_d2", input_shape=(32, 32, 1), base_filters=4)
+    assert "unet_d2_size_check" not in [layer.name for layer in model.layers]
+
+
+def test_numpy_integer_arguments():
+    model = create_model(
+        "coordgate_unet_d2",
+        input_shape=(np.int64(32), np.int64(32), np.int64(1)),
+        base_filters=np.int64(4),
+        depth=np.int64(2),
+    )
+    assert model.input_shape == (None, 32, 32, 1)
+    assert model.get_layer("coordgate_unet_d2_down0_conv0").filters == 4
+    model.get_config()  # Every value a plain Python type.

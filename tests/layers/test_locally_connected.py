@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
+from coordgate_keras.layers import LocallyConnected1D, LocallyConnected2D
 from coordgate_keras.testing import run_layer_test
-from coordgate_keras.zoo import LocallyConnected1D, LocallyConnected2D
 
 # === Independent NumPy reference: explicit loops over positions ===
 

@@ -11,28 +11,9 @@ import math
 import keras
 from keras import ops
 
-from coordgate_keras.layers._args import positive_int
-from coordgate_keras.zoo._checks import (
-    check_choice,
-    standardize_data_format,
-)
+from coordgate_keras.utils import argument_validation as av
 
 _LETTERS = "hwd"
-
-
-def normalize_tuple(value, rank, name):
-    values = (value,) * rank if isinstance(value, int) else tuple(value)
-    if len(values) != rank or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
-    ):
-        expected = "a positive integer" + (
-            f" or a tuple of {rank} positive integers" if rank > 1 else ""
-        )
-        raise ValueError(
-            f"Invalid value for argument `{name}`. Expected {expected}. "
-            f"Received: {name}={value!r}"
-        )
-    return values
 
 
 def output_size(size, kernel, stride, padding):
@@ -65,20 +46,13 @@ class LocallyConnectedBase(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        positive_int(filters, "filters")
-        check_choice("padding", padding, ("valid", "same"))
-        if not isinstance(use_bias, bool):
-            raise ValueError(
-                "Invalid value for argument `use_bias`. Expected a boolean. "
-                f"Received: use_bias={use_bias!r}"
-            )
-        self.filters = filters
-        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size")
-        self.strides = normalize_tuple(strides, self.rank, "strides")
-        self.padding = padding
-        self.data_format = standardize_data_format(data_format)
+        self.filters = av.positive_int(filters, "filters")
+        self.kernel_size = av.int_tuple(kernel_size, "kernel_size", self.rank)
+        self.strides = av.int_tuple(strides, "strides", self.rank)
+        self.padding = av.choice(padding, "padding", ("valid", "same"))
+        self.data_format = av.data_format(data_format)
         self.activation = keras.activations.get(activation)
-        self.use_bias = use_bias
+        self.use_bias = av.boolean(use_bias, "use_bias")
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)

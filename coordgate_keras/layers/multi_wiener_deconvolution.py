@@ -2,8 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from coordgate_keras.layers._args import positive_int
-from coordgate_keras.zoo._checks import standardize_data_format
+from coordgate_keras.utils import argument_validation as av
 
 
 @keras.saving.register_keras_serializable(package="coordgate_keras")
@@ -54,7 +53,7 @@ class MultiWienerDeconvolution(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> from coordgate_keras.zoo import MultiWienerDeconvolution
+    >>> from coordgate_keras.layers import MultiWienerDeconvolution
     >>> layer = MultiWienerDeconvolution(num_psfs=3)
     >>> tuple(layer(np.zeros((2, 32, 32, 1), "float32")).shape)
     (2, 32, 32, 3)
@@ -75,33 +74,26 @@ class MultiWienerDeconvolution(keras.layers.Layer):
         if psfs is not None:
             psfs = np.asarray(psfs, dtype="float32")
             if psfs.ndim != 3 or 0 in psfs.shape:
-                raise ValueError(
-                    "Invalid value for argument `psfs`. Expected an array of shape "
-                    f"(height, width, num_psfs). Received: psfs.shape={psfs.shape}"
+                raise av.invalid_value(
+                    psfs,
+                    "psfs",
+                    "an array of shape (height, width, num_psfs)",
+                    f"psfs.shape={psfs.shape}",
                 )
             if num_psfs is not None and num_psfs != psfs.shape[-1]:
-                raise ValueError(
-                    "Invalid value for argument `num_psfs`. Expected None or the "
-                    f"number of PSFs in `psfs` ({psfs.shape[-1]}). "
-                    f"Received: num_psfs={num_psfs!r}"
+                raise av.invalid_value(
+                    num_psfs,
+                    "num_psfs",
+                    f"None or the number of PSFs in `psfs` ({psfs.shape[-1]})",
                 )
             num_psfs = psfs.shape[-1]
         num_psfs = 4 if num_psfs is None else num_psfs
-        positive_int(num_psfs, "num_psfs")
-        if (
-            isinstance(initial_regularization, bool)
-            or not isinstance(initial_regularization, (int, float))
-            or not initial_regularization >= 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `initial_regularization`. Expected a "
-                "non-negative number. "
-                f"Received: initial_regularization={initial_regularization!r}"
-            )
-        self.num_psfs = num_psfs
+        self.num_psfs = av.positive_int(num_psfs, "num_psfs")
         self.psfs = psfs
-        self.initial_regularization = float(initial_regularization)
-        self.data_format = standardize_data_format(data_format)
+        self.initial_regularization = av.number(
+            initial_regularization, "initial_regularization", minimum=0.0
+        )
+        self.data_format = av.data_format(data_format)
 
     def build(self, input_shape):
         if len(input_shape) != 4:

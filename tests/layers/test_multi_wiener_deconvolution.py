@@ -2,13 +2,8 @@ import keras
 import numpy as np
 import pytest
 
+from coordgate_keras.layers import MultiWienerDeconvolution, gaussian_psfs
 from coordgate_keras.testing import run_layer_test
-from coordgate_keras.zoo import (
-    MultiWienerDeconvolution,
-    build_multiwienernet,
-    create_model,
-    gaussian_psfs,
-)
 
 # === Independent NumPy reference ===
 
@@ -114,16 +109,6 @@ def test_default_psfs_are_gaussian_and_config_omits_them():
     assert config["num_psfs"] == 3
 
 
-def test_given_psfs_initialise_the_model():
-    psfs = np.random.default_rng(0).uniform(size=(32, 32, 2)).astype("float32")
-    model = create_model(
-        "multiwienernet", input_shape=(32, 32, 1), psfs=psfs, base_filters=4, depth=2
-    )
-    layer = model.get_layer("multiwienernet_wiener")
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.psf_kernel), psfs)
-    assert layer.num_psfs == 2
-
-
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -167,14 +152,3 @@ def test_input_shape_errors():
         ValueError, match="Expected the spatial size of `psfs` \\(8, 8\\)"
     ):
         MultiWienerDeconvolution(psfs=np.ones((8, 8, 2)))(keras.Input((16, 16, 1)))
-
-
-def test_multiwienernet_needs_a_static_size():
-    with pytest.raises(
-        ValueError,
-        match="Invalid value for argument `input_shape`. Expected a static height and "
-        "width",
-    ):
-        build_multiwienernet((None, None, 1))
-    with pytest.raises(ValueError, match="divisible by 2\\*\\*depth = 16"):
-        build_multiwienernet((40, 40, 1))
