@@ -32,13 +32,15 @@ Frobenius error.
     python benchmarks/sv_conv1d.py --quick                    # 2 CPU cores
     KERAS_BACKEND=jax python benchmarks/sv_conv1d.py --full   # one GPU
 
-Writes results.json (after every model), results.md, mse_vs_params.png and
-effective_kernels.png to `--out` (default benchmarks/results/sv_conv1d/ for
---quick, benchmarks/results/sv_conv1d/full/ for --full).
+Writes results.json (after every model), results.md, mse_vs_params.png,
+effective_kernels.png and kernel_error_vs_position.png to `--out` (default
+benchmarks/results/sv_conv1d/ for --quick, benchmarks/results/sv_conv1d/full/
+for --full). `--replot DIR` redraws them from DIR/results.json.
 """
 
 import argparse
 import dataclasses
+import json
 import os
 import pathlib
 import sys
@@ -122,7 +124,7 @@ class StudyConfig:
     seeds: tuple = (0, 1, 2)
     receptive_field: int = 49
     kernel_positions: tuple = (32, 128, 224)
-    kernel_probes: int = 4
+    kernel_probes: int = 8
     kernel_width: int = 16
     fd_eps: float = 1e-3
 
@@ -167,7 +169,7 @@ PRESETS = {
         widths=_WIDTHS,
         num_train=4096,
         batch_size=128,
-        kernel_probes=8,
+        kernel_probes=16,
     ),
 }
 
@@ -369,6 +371,12 @@ def relative_error(operator, reference):
     return float(np.linalg.norm(operator - reference) / np.linalg.norm(reference))
 
 
+def row_errors(operator, reference):
+    """Relative error of each row (each position's kernel), as a list."""
+    errors = np.linalg.norm(operator - reference, axis=1)
+    return (errors / np.linalg.norm(reference, axis=1)).tolist()
+
+
 # === The study ===
 
 
@@ -401,6 +409,7 @@ def run_one(task, family, width, seed, data, reference, config):
         record["kernels"] = kernel_rows(
             operator, config.kernel_positions, config.receptive_field // 2
         )
+        record["row_errors"] = row_errors(operator, reference)
     return record
 
 
@@ -484,6 +493,7 @@ def run_study(config, out_dir, log=print, plots=True):
                 "kernels": kernel_rows(
                     ref["operator"], config.kernel_positions, radius
                 ),
+                "row_errors": row_errors(ref["operator"], reference),
             }
         if exact is not None:
             task_refs["exact_operator"] = {
@@ -519,10 +529,10 @@ def run_study(config, out_dir, log=print, plots=True):
     results["status"] = "complete"
     results["wall_seconds"] = round(time.perf_counter() - start, 1)
     _study.write_json(out_dir / "results.json", results)
-    _study.write_text(out_dir / "results.md", render_markdown(results))
     if plots:
-        plot_mse_vs_params(results, out_dir / "mse_vs_params.png")
-        plot_kernels(results, out_dir / "effective_kernels.png")
+        report(results, out_dir)
+    else:
+        _study.write_text(out_dir / "results.md", render_markdown(results))
     log(f"done in {results['wall_seconds'] / 60:.1f} min: {out_dir}")
     return results
 
@@ -749,11 +759,14 @@ def plot_kernels(results, path):
                 if run is None:
                     continue
                 kernels = run["kernels"]
+                # The locally connected kernels are noisy: keep them in the back.
+                faint = family.startswith("locally_connected")
                 ax.plot(
                     offsets,
                     kernels[key if key in kernels else str(position)],
                     color=colors[k % len(colors)],
-                    lw=1,
+                    lw=0.8 if faint else 1.2,
+                    alpha=0.45 if faint else 1.0,
                     label=f"{FAMILIES[family].label}, w{run['width']}",
                 )
             ax.set_title(
@@ -774,6 +787,60 @@ def plot_kernels(results, path):
     plt.close(fig)
 
 
+def plot_kernel_errors(results, path):
+    """Relative error of the effective kernel at every position (first seed,
+    plotted width), one panel per task: where along the signal each model
+    gets the kernel wrong."""
+    plt = _pyplot()
+    config = results["config"]
+    tasks = list(config["widths"])
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.2))
+    axes = np.atleast_1d(axes)
+    for ax, task in zip(axes, tasks):
+        refs = results["references"][task]
+        ax.plot(
+            refs["best_shift_invariant_linear"]["row_errors"],
+            color="0.5",
+            ls="--",
+            lw=1.2,
+            label=REFERENCE_LABELS["best_shift_invariant_linear"],
+        )
+        for k, family in enumerate(FAMILIES):
+            run = next(
+                (
+                    r
+                    for r in results["runs"]
+                    if r["task"] == task and r["family"] == family and "row_errors" in r
+                ),
+                None,
+            )
+            if run is None:
+                continue
+            faint = family.startswith("locally_connected")
+            ax.plot(
+                run["row_errors"],
+                color=colors[k % len(colors)],
+                lw=0.8 if faint else 1.2,
+                alpha=0.45 if faint else 1.0,
+                label=f"{FAMILIES[family].label}, w{run['width']}",
+            )
+        truth = "exact operator" if task == "forward" else "best position-dependent"
+        ax.set_yscale("log")
+        ax.set_xlabel("position i (kernel width grows to the right)")
+        ax.set_ylabel(f"kernel error vs {truth}")
+        ax.set_title(TASK_TITLES[task], fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle(
+        "Relative error of each position's effective kernel (Jacobian row), first seed",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 # === CLI ===
 
 
@@ -782,6 +849,12 @@ def parse_args(argv=None):
     scale = parser.add_mutually_exclusive_group(required=True)
     scale.add_argument("--quick", action="store_true", help="2 CPU cores, ~15 min")
     scale.add_argument("--full", action="store_true", help="one GPU (JAX backend)")
+    scale.add_argument(
+        "--replot",
+        type=pathlib.Path,
+        metavar="DIR",
+        help="rewrite results.md and the plots from DIR/results.json, no training",
+    )
     parser.add_argument("--out", type=pathlib.Path, default=None)
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=None)
     parser.add_argument("--families", nargs="+", choices=list(FAMILIES), default=None)
@@ -814,8 +887,20 @@ def config_from_args(args):
     return dataclasses.replace(config, **overrides)
 
 
+def report(results, out_dir):
+    """Writes results.md and the two plots of `results` to `out_dir`."""
+    out_dir = pathlib.Path(out_dir)
+    _study.write_text(out_dir / "results.md", render_markdown(results))
+    plot_mse_vs_params(results, out_dir / "mse_vs_params.png")
+    plot_kernels(results, out_dir / "effective_kernels.png")
+    plot_kernel_errors(results, out_dir / "kernel_error_vs_position.png")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.replot:
+        report(json.loads((args.replot / "results.json").read_text()), args.replot)
+        return 0
     config = config_from_args(args)
     out = args.out or (RESULTS if args.quick else RESULTS / "full")
     if keras.backend.backend() == "tensorflow":

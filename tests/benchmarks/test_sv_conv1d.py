@@ -148,7 +148,12 @@ def test_tiny_study_end_to_end(tmp_path):
     assert forward["exact_operator"]["operator_rel_error"] == 0.0
     markdown = (tmp_path / "results.md").read_text()
     assert "| CNN, 3 conv | 2 |" in markdown and "## Environment" in markdown
-    for plot in ("mse_vs_params.png", "effective_kernels.png"):
+    assert len(stored["runs"][0]["row_errors"]) == TINY.length
+    for plot in (
+        "mse_vs_params.png",
+        "effective_kernels.png",
+        "kernel_error_vs_position.png",
+    ):
         assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG"
     assert lines[-1].startswith("done in")
 
