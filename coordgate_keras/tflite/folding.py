@@ -14,7 +14,29 @@ removes the question: it clones the model on a fixed-shape input and replaces
   because TFLite has no builtin complex FFT.
 
 The clone shares every other layer (and so every weight) with the model.
+
+How a gate is stored (`gates=`):
+
+- `"constant"`: the gate at full resolution, one value per pixel and channel:
+  exact, but at 256 x 256 the gates are most of the file.
+- `"separable"`: without a hidden activation the encoder is affine in its
+  features, and each feature ("mlp": u or v; "fourier": sin / cos of u or of
+  v) depends on one coordinate, so the gate's pre-activation is a row term
+  plus a column term, `P[h, w, c] = R[h, c] + C[w, c]`. Only `R` `(H, C)` and
+  `C` `(W, C)` are stored and the gate `act(R + C)` is one broadcast ADD (the
+  ReLU fused into it) before the MUL. The decomposition is checked
+  numerically against the layer's own gate at the export size.
+- `"auto"` (default): `"separable"` for gates that have it and a ReLU or
+  linear gate activation (one fused ADD), `"constant"` for the others and
+  for gates no larger stored whole (`H * W <= H + W`).
+
+`UpSampling2D` layers with nearest interpolation are replaced by a nearest
+resize (`_NearestResize`, TFLite RESIZE_NEAREST_NEIGHBOR, ONNX Resize): the
+same numbers as the RESHAPE + TILE that `UpSampling2D` lowers to, in the
+operator edge delegates accelerate.
 """
+
+import functools
 
 import keras
 import numpy as np
@@ -22,8 +44,18 @@ from keras import ops
 
 from coordgate_keras.layers import CoordGate
 
+# The representations of a folded gate (`prepare_for_export(gates=...)`).
+GATE_REPRESENTATIONS = ("auto", "separable", "constant")
 
-def prepare_for_export(model, input_shape):
+# Name of the input-dependent zero that keeps a separable gate from being
+# constant-folded to full size (see `_FoldedGate._separable_gate`).
+DYNAMIC_ZERO_NAME = "coordgate_dynamic_zero"
+
+# Largest |P - (R + C)| accepted as round-off, relative to max |P|.
+_SEPARABLE_TOLERANCE = 1e-5
+
+
+def prepare_for_export(model, input_shape, gates="auto"):
     """A copy of `model` at a fixed input shape with CoordGate gates folded.
 
     The returned functional model takes `input_shape` (batch included) and
@@ -37,10 +69,16 @@ def prepare_for_export(model, input_shape):
 
     Functional and Sequential models are rewritten (nested ones too); other
     models are only wrapped at the fixed shape, their gates left as they are.
+    Nearest `UpSampling2D` layers become a nearest resize (same numbers).
 
     Args:
         model: a `keras.Model` with one input.
         input_shape: tuple of ints, `(batch, *spatial, channels)`.
+        gates: str. How each 2D gate is stored: `"auto"` (the row-plus-column
+            `"separable"` form where the gate has it and its activation is
+            ReLU or linear, else `"constant"`), `"separable"` (required for
+            every 2D gate: an error names a gate without it), or `"constant"`
+            (the full-resolution gate). 1D gates are always constants.
 
     Returns:
         A functional `keras.Model` with input `input_shape`.
@@ -55,13 +93,19 @@ def prepare_for_export(model, input_shape):
     """
     from coordgate_keras.tflite import _checks
 
+    if gates not in GATE_REPRESENTATIONS:
+        raise _checks.invalid(
+            "gates",
+            "one of " + ", ".join(repr(g) for g in GATE_REPRESENTATIONS),
+            f"gates={gates!r}",
+        )
     input_shape = _checks.resolve_input_shape(model, input_shape)
     inputs = keras.Input(batch_shape=input_shape, name=_input_name(model))
     if isinstance(model, keras.Sequential) or _is_functional(model):
         return keras.models.clone_model(
             model,
             input_tensors=inputs,
-            clone_function=_replace_layer,
+            clone_function=functools.partial(_replace_layer, gates=gates),
             recursive=True,
         )
     return keras.Model(inputs, model(inputs), name=model.name)
@@ -80,13 +124,15 @@ def _input_name(model):
         return "input"
 
 
-def _replace_layer(layer):
+def _replace_layer(layer, gates="auto"):
     from coordgate_keras.zoo import MultiWienerDeconvolution
 
     if isinstance(layer, CoordGate):
-        return _ConstantGate(layer)
+        return _FoldedGate(layer, gates)
     if isinstance(layer, MultiWienerDeconvolution):
         return _MatrixWienerDeconvolution(layer)
+    if _is_nearest_upsampling(layer):
+        return _NearestResize(layer)
     # Shared, not copied: the clone uses the model's own layers and weights.
     return layer
 
@@ -107,23 +153,32 @@ def _static_sizes(inputs, axes):
     return None if None in sizes else tuple(int(n) for n in sizes)
 
 
-class _ConstantGate(keras.layers.Layer):
-    """A `CoordGate` whose gate is a constant of the static input size.
+class _FoldedGate(keras.layers.Layer):
+    """A `CoordGate` whose gate depends on nothing but the static input size.
+
+    The gate is stored either whole (`"constant"`, `(H, W, C)`) or as a row
+    and a column term (`"separable"`, `(H, C)` and `(W, C)`, summed and
+    activated in the graph); see `prepare_for_export` for the choice.
 
     With a projection, each channel's gate is divided by its largest magnitude
     and the projection's kernel multiplied by it, `(x * g / s) W' = (x * g) W`
     with `W'[c] = s[c] W[c]`: the same function, but every channel's gate uses
     the full range of an int8 tensor (TFLite quantizes a MUL operand per
     tensor, so a channel with small gates would otherwise be rounded away).
+    With a ReLU gate the row and column terms are also shifted against each
+    other and clipped where the sum cannot be positive (both exact), so each
+    lies in [-1/2, 1/2] and int8 keeps a step of 1/255 of the gate's peak.
 
     Used only in export copies (not serializable). With an unknown size (a
     nested model's placeholder call) it defers to the wrapped layer.
     """
 
-    def __init__(self, coord_gate):
+    def __init__(self, coord_gate, gates="auto"):
         super().__init__(name=coord_gate.name, dtype=coord_gate.dtype_policy)
         self.coord_gate = coord_gate
+        self.gates = gates
         self._gates = {}
+        self._separable_terms = {}
 
     def build(self, input_shape):
         if not self.coord_gate.built:
@@ -141,6 +196,73 @@ class _ConstantGate(keras.layers.Layer):
             self._gates[spatial] = (gate / scale, scale)
         return self._gates[spatial]
 
+    def _separable(self, spatial):
+        """`(row, col, scale)`, row `(H, C)` and column `(W, C)` terms whose
+        broadcast sum, activated, is the normalised gate; None when the gate
+        is not a row term plus a column term (or `gates="constant"`)."""
+        if spatial not in self._separable_terms:
+            self._separable_terms[spatial] = self._find_separable(spatial)
+        terms = self._separable_terms[spatial]
+        layer = self.coord_gate
+        if self.gates == "separable" and terms is None and len(spatial) == 2:
+            raise ValueError(
+                f"Cannot store the gate of CoordGate `{layer.name}` as a row plus "
+                f"a column term (encoding={layer.encoding!r}, hidden_activation="
+                f"{_activation_name(layer.hidden_activation)!r}): only affine "
+                "'mlp' and 'fourier' encoders (no hidden activation) have that "
+                "form. Export with gates='auto' or gates='constant'."
+            )
+        return terms
+
+    def _find_separable(self, spatial):
+        layer = self.coord_gate
+        activation = _activation_name(layer.gate_activation)
+        if (
+            self.gates == "constant"
+            or len(spatial) != 2
+            or layer.encoding == "map"
+            or (
+                self.gates == "auto"
+                # A tiny gate (2 x 2 and below) is no larger stored whole.
+                and (
+                    activation not in ("relu", None) or np.prod(spatial) <= sum(spatial)
+                )
+            )
+        ):
+            return None
+        pre = _eager_numpy(lambda: _pre_activation(layer, spatial))
+        pre = pre.astype(np.float64)
+        row = pre.mean(axis=1)
+        col = pre.mean(axis=0) - pre.mean(axis=(0, 1))
+        residual = np.max(np.abs(pre - (row[:, None] + col[None])))
+        if residual > _SEPARABLE_TOLERANCE * max(np.max(np.abs(pre)), 1e-30):
+            return None
+        # Shifting the two terms against each other leaves their sum alone;
+        # this centres both on the same range.
+        row_max, col_max = row.max(axis=0), col.max(axis=0)
+        if activation == "relu":
+            shift = (row_max - col_max) / 2
+            row, col = row - shift, col + shift
+            half = (row_max + col_max) / 2
+            # R + C <= 0 wherever R < -max(C) (and vice versa): clipping there
+            # changes no gate value and bounds both terms by the peak.
+            row, col = np.maximum(row, -half), np.maximum(col, -half)
+            peak = np.maximum(2 * half, 0.0)
+            row[:, peak == 0], col[:, peak == 0] = 0.0, 0.0
+        else:
+            shift = (row_max + row.min(axis=0) - col_max - col.min(axis=0)) / 4
+            row, col = row - shift, col + shift
+            peak = np.max(np.abs(row[:, None] + col[None]), axis=(0, 1))
+        scale = np.ones(pre.shape[-1])
+        if layer.use_projection and activation in ("relu", None):
+            scale = np.where(peak > 0, peak, 1.0)
+        dtype = np.float32
+        return (
+            (row / scale).astype(dtype),
+            (col / scale).astype(dtype),
+            scale.astype(dtype),
+        )
+
     def call(self, inputs):
         gate_layer = self.coord_gate
         channels_last = gate_layer.data_format == "channels_last"
@@ -149,10 +271,16 @@ class _ConstantGate(keras.layers.Layer):
         spatial = _static_sizes(inputs, axes)
         if spatial is None:
             return gate_layer(inputs)
-        gate, scale = self._gate(spatial)
-        if not channels_last:
-            gate = np.moveaxis(gate, -1, 0)
-        outputs = inputs * ops.cast(gate, inputs.dtype)
+        terms = self._separable(spatial)
+        if terms is not None:
+            row, col, scale = terms
+            gate = self._separable_gate(inputs, row, col, channels_last)
+        else:
+            gate, scale = self._gate(spatial)
+            if not channels_last:
+                gate = np.moveaxis(gate, -1, 0)
+            gate = ops.cast(gate, inputs.dtype)
+        outputs = inputs * gate
         if not gate_layer.use_projection:
             return outputs
         projection = gate_layer.projection
@@ -167,8 +295,87 @@ class _ConstantGate(keras.layers.Layer):
             bias = ops.reshape(bias, (-1,) + (1,) * (ndim - 2))
         return outputs + bias
 
+    def _separable_gate(self, inputs, row, col, channels_last):
+        import tensorflow as tf
+
+        height, width, channels = row.shape[0], col.shape[0], row.shape[1]
+        if channels_last:
+            row = np.reshape(row, (1, height, 1, channels))
+            col = np.reshape(col, (1, 1, width, channels))
+        else:
+            row = np.reshape(row.T, (1, channels, height, 1))
+            col = np.reshape(col.T, (1, channels, 1, width))
+        # A zero computed from the input: without it the converter folds the
+        # broadcast sum of two constants back into one (H, W, C) constant.
+        # (The ONNX export replaces it by a constant after conversion, so
+        # that ONNX Runtime folds the gate once, when the session loads.)
+        zero = tf.multiply(
+            tf.slice(inputs, (0,) * 4, (1,) * 4), 0.0, name=DYNAMIC_ZERO_NAME
+        )
+        row = ops.cast(row, inputs.dtype) + zero
+        col = ops.cast(col, inputs.dtype) + zero
+        gate = row + col
+        activation = self.coord_gate.gate_activation
+        return gate if activation is None else activation(gate)
+
     def compute_output_shape(self, input_shape):
         return self.coord_gate.compute_output_shape(input_shape)
+
+
+def _activation_name(activation):
+    if activation is None:
+        return None
+    return getattr(activation, "__name__", str(activation))
+
+
+def _pre_activation(layer, spatial):
+    """The gate of `layer` before its gate activation (the layer's own code)."""
+    activation = layer.gate_activation
+    layer.gate_activation = None
+    try:
+        return layer.compute_gate(spatial)
+    finally:
+        layer.gate_activation = activation
+
+
+def _is_nearest_upsampling(layer):
+    return (
+        isinstance(layer, keras.layers.UpSampling2D)
+        and layer.interpolation == "nearest"
+        and layer.data_format == "channels_last"
+    )
+
+
+class _NearestResize(keras.layers.Layer):
+    """`UpSampling2D(interpolation="nearest")` as a nearest-neighbour resize.
+
+    For integer factors a nearest resize reads source pixel `i // factor`,
+    exactly what `UpSampling2D` repeats; TensorFlow lowers it to one
+    RESIZE_NEAREST_NEIGHBOR (ONNX: Resize), which edge delegates accelerate,
+    where `UpSampling2D` becomes RESHAPE + TILE (or a BROADCAST_TO). With an
+    unknown size it defers to the wrapped layer.
+    """
+
+    def __init__(self, upsampling):
+        super().__init__(name=upsampling.name, dtype=upsampling.dtype_policy)
+        self.upsampling = upsampling
+
+    def call(self, inputs):
+        spatial = _static_sizes(inputs, (1, 2))
+        if spatial is None:
+            return self.upsampling(inputs)
+        import tensorflow as tf
+
+        size = tuple(n * f for n, f in zip(spatial, self.upsampling.size))
+        # Asymmetric coordinates, `floor(i * n / size)`: for integer factors
+        # the same pixel as half-pixel centres, and the resize that every
+        # delegate supports (ONNX: Resize "asymmetric" + "floor").
+        return tf.raw_ops.ResizeNearestNeighbor(
+            images=inputs, size=size, align_corners=False, half_pixel_centers=False
+        )
+
+    def compute_output_shape(self, input_shape):
+        return self.upsampling.compute_output_shape(input_shape)
 
 
 class _MatrixWienerDeconvolution(keras.layers.Layer):
