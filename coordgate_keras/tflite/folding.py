@@ -183,6 +183,12 @@ class _FoldedGate(keras.layers.Layer):
     def build(self, input_shape):
         if not self.coord_gate.built:
             self.coord_gate.build(input_shape)
+        channels_last = self.coord_gate.data_format == "channels_last"
+        spatial = tuple(input_shape[1:-1] if channels_last else input_shape[2:])
+        if None not in spatial:
+            # Decided (and with gates="separable", refused) here, where errors
+            # reach the caller rather than Keras' symbolic-call fallback.
+            self._separable(tuple(int(n) for n in spatial))
 
     def _gate(self, spatial):
         """`(gate, scale)`: the normalised gate, channels last, and per-channel
