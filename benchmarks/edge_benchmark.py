@@ -115,6 +115,10 @@ def _record(path, report, seconds):
 
 def worker(args):
     threads = args.worker_threads
+    # Idle worker threads sleep instead of spinning (OpenMP in PyTorch; ONNX
+    # Runtime below): interleaved runners must not starve each other on a
+    # shared 2-core machine.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -142,7 +146,6 @@ def _runners(artefacts, size, threads, x, args):
     import tensorflow as tf
 
     import coordgate_keras  # noqa: F401  (registers the layers for load_model)
-    from coordgate_keras.tflite.onnx_export import onnx_session
     from coordgate_keras.tflite.verification import _interpreter, quantize_input
 
     runners = {}
@@ -173,8 +176,6 @@ def _torch_runners(size, threads, x, args):
     import _torch_peer
     import numpy as np
     import torch
-
-    from coordgate_keras.tflite.onnx_export import onnx_session
 
     torch.set_num_threads(threads)
     model = _torch_peer.build((size, size), depth=2, base_filters=args.base_filters)
@@ -223,6 +224,17 @@ def _torch_runners(size, threads, x, args):
     info["onnx_max_abs_error_vs_torch"] = float(np.max(np.abs(out - reference)))
     runners["author_pytorch|onnx float32"] = lambda s=session, f=feed: s.run(None, f)
     return runners, info
+
+
+def onnx_session(path, threads):
+    """An ONNX Runtime CPU session with `threads` intra-op threads, no spinning."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _interleave(runners, rounds, warmup):
