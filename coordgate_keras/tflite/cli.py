@@ -77,8 +77,9 @@ def build_parser():
         "--gates",
         choices=GATE_REPRESENTATIONS,
         default="auto",
-        help="how CoordGate gates are stored: auto (row + column terms where "
-        "exact, default), separable, or constant (full resolution)",
+        help="how CoordGate gates are stored: auto (a compact exact form where "
+        "there is one: row + column terms, or the coarse map; default), compact, "
+        "or constant (full resolution)",
     )
     parser.add_argument(
         "--calibration-data",

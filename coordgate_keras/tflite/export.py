@@ -51,7 +51,7 @@ def export_saved_model(model, path, input_shape=None, overwrite=False, gates="au
         input_shape: tuple of ints or None. Fixed input shape, batch included.
         overwrite: bool. Replace an existing `path`.
         gates: str. Gate representation with a fixed `input_shape`
-            (`prepare_for_export`): `"auto"`, `"separable"` or `"constant"`.
+            (`prepare_for_export`): `"auto"`, `"compact"` or `"constant"`.
 
     Returns:
         `path`.
@@ -130,8 +130,9 @@ def export_tflite(
         value_range: tuple. Input value range, recorded in the report.
         overwrite: bool. Replace an existing file (and its report).
         gates: str. How CoordGate gates are stored (`prepare_for_export`):
-            `"auto"` (a row and a column term where exact, else the full
-            gate), `"separable"` or `"constant"` (full resolution).
+            `"auto"` (a compact exact form, such as a row and a column term,
+            where there is one, else the full gate), `"compact"` or
+            `"constant"` (full resolution).
 
     Returns:
         The verification report (a dict, also written as the JSON sidecar).

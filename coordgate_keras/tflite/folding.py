@@ -6,9 +6,9 @@ but a sigmoid gate stays a LOGISTIC op, and a dynamic batch adds SHAPE /
 STRIDED_SLICE / BROADCAST_TO work to the coordinate channels. `prepare_for_export`
 removes the question: it clones the model on a fixed-shape input and replaces
 
-- every `CoordGate` by `_ConstantGate`: the gate, computed by the layer's own
-  `compute_gate` at the export size, is a constant; the layer is one broadcast
-  multiply and the layer's own 1x1 projection;
+- every `CoordGate` by `_FoldedGate`: the gate, which at the export size
+  depends on the weights alone, is stored (whole or in a compact form, below);
+  the layer is one broadcast multiply and the layer's own 1x1 projection;
 - every `MultiWienerDeconvolution` (MultiWienerNet) by `_MatrixWienerDeconvolution`:
   the same Wiener filter written with real matrices (a DFT by matrix products),
   because TFLite has no builtin complex FFT.
@@ -17,18 +17,24 @@ The clone shares every other layer (and so every weight) with the model.
 
 How a gate is stored (`gates=`):
 
-- `"constant"`: the gate at full resolution, one value per pixel and channel:
-  exact, but at 256 x 256 the gates are most of the file.
-- `"separable"`: without a hidden activation the encoder is affine in its
-  features, and each feature ("mlp": u or v; "fourier": sin / cos of u or of
-  v) depends on one coordinate, so the gate's pre-activation is a row term
-  plus a column term, `P[h, w, c] = R[h, c] + C[w, c]`. Only `R` `(H, C)` and
-  `C` `(W, C)` are stored and the gate `act(R + C)` is one broadcast ADD (the
-  ReLU fused into it) before the MUL. The decomposition is checked
-  numerically against the layer's own gate at the export size.
-- `"auto"` (default): `"separable"` for gates that have it and a ReLU or
-  linear gate activation (one fused ADD), `"constant"` for the others and
-  for gates no larger stored whole (`H * W <= H + W`).
+- `"constant"`: the gate at full resolution, one value per pixel and channel,
+  computed by the layer's own `compute_gate`: exact, but at 256 x 256 the
+  gates are most of the file.
+- `"compact"`: a form that is exact and small, where the gate has one.
+  - "mlp" and "fourier" encoders without a hidden activation are affine in
+    their features, and each feature (u, v, or sin / cos of one of them)
+    depends on one coordinate, so the gate's pre-activation is a row term
+    plus a column term, `P[h, w, c] = R[h, c] + C[w, c]`. Only `R` `(H, C)`
+    and `C` `(W, C)` are stored; the gate `act(R + C)` is one broadcast ADD
+    (ReLU fused into it) before the MUL. The decomposition is checked
+    numerically against the layer's own pre-activation at the export size.
+  - "map" gates are a coarse map interpolated bilinearly with corners
+    aligned: the map `(m, m, C)` is stored and resized in the graph (one
+    RESIZE_BILINEAR with `align_corners`).
+  Gates without such a form (a hidden activation) are refused by name.
+- `"auto"` (default): `"compact"` for gates that have it and a ReLU or linear
+  gate activation (no extra full-size activation op), `"constant"` for the
+  others and for gates no larger stored whole (2 x 2 and below).
 
 `UpSampling2D` layers with nearest interpolation are replaced by a nearest
 resize (`_NearestResize`, TFLite RESIZE_NEAREST_NEIGHBOR, ONNX Resize): the
@@ -45,10 +51,10 @@ from keras import ops
 from coordgate_keras.layers import CoordGate
 
 # The representations of a folded gate (`prepare_for_export(gates=...)`).
-GATE_REPRESENTATIONS = ("auto", "separable", "constant")
+GATE_REPRESENTATIONS = ("auto", "compact", "constant")
 
-# Name of the input-dependent zero that keeps a separable gate from being
-# constant-folded to full size (see `_FoldedGate._separable_gate`).
+# Name of the input-dependent zero that keeps a compact gate from being
+# constant-folded to full size (see `_FoldedGate._dynamic_zero`).
 DYNAMIC_ZERO_NAME = "coordgate_dynamic_zero"
 
 # Largest |P - (R + C)| accepted as round-off, relative to max |P|.
@@ -74,11 +80,11 @@ def prepare_for_export(model, input_shape, gates="auto"):
     Args:
         model: a `keras.Model` with one input.
         input_shape: tuple of ints, `(batch, *spatial, channels)`.
-        gates: str. How each 2D gate is stored: `"auto"` (the row-plus-column
-            `"separable"` form where the gate has it and its activation is
-            ReLU or linear, else `"constant"`), `"separable"` (required for
-            every 2D gate: an error names a gate without it), or `"constant"`
-            (the full-resolution gate). 1D gates are always constants.
+        gates: str. How each 2D gate is stored: `"auto"` (the `"compact"`
+            form where the gate has one and its activation is ReLU or linear,
+            else `"constant"`), `"compact"` (required for every 2D gate: an
+            error names a gate without one), or `"constant"` (the
+            full-resolution gate). 1D gates are always constants.
 
     Returns:
         A functional `keras.Model` with input `input_shape`.
@@ -156,18 +162,20 @@ def _static_sizes(inputs, axes):
 class _FoldedGate(keras.layers.Layer):
     """A `CoordGate` whose gate depends on nothing but the static input size.
 
-    The gate is stored either whole (`"constant"`, `(H, W, C)`) or as a row
-    and a column term (`"separable"`, `(H, C)` and `(W, C)`, summed and
-    activated in the graph); see `prepare_for_export` for the choice.
+    The gate is stored whole (`(H, W, C)`) or compact: row and column terms
+    `(H, C)` and `(W, C)`, or the coarse map of a "map" gate, turned into the
+    gate in the graph; see `prepare_for_export` for the choice.
 
     With a projection, each channel's gate is divided by its largest magnitude
     and the projection's kernel multiplied by it, `(x * g / s) W' = (x * g) W`
     with `W'[c] = s[c] W[c]`: the same function, but every channel's gate uses
     the full range of an int8 tensor (TFLite quantizes a MUL operand per
     tensor, so a channel with small gates would otherwise be rounded away).
-    With a ReLU gate the row and column terms are also shifted against each
-    other and clipped where the sum cannot be positive (both exact), so each
-    lies in [-1/2, 1/2] and int8 keeps a step of 1/255 of the gate's peak.
+    ReLU and linear gates are positively homogeneous, so compact forms are
+    divided by `s` before the activation. With a ReLU gate the row and column
+    terms are also shifted against each other and clipped where their sum
+    cannot be positive (both exact), so each lies in [-1/2, 1/2] and int8
+    keeps a step of 1/255 of the gate's peak.
 
     Used only in export copies (not serializable). With an unknown size (a
     nested model's placeholder call) it defers to the wrapped layer.
@@ -178,7 +186,7 @@ class _FoldedGate(keras.layers.Layer):
         self.coord_gate = coord_gate
         self.gates = gates
         self._gates = {}
-        self._separable_terms = {}
+        self._compact_forms = {}
 
     def build(self, input_shape):
         if not self.coord_gate.built:
@@ -186,9 +194,9 @@ class _FoldedGate(keras.layers.Layer):
         channels_last = self.coord_gate.data_format == "channels_last"
         spatial = tuple(input_shape[1:-1] if channels_last else input_shape[2:])
         if None not in spatial:
-            # Decided (and with gates="separable", refused) here, where errors
+            # Decided (and with gates="compact", refused) here, where errors
             # reach the caller rather than Keras' symbolic-call fallback.
-            self._separable(tuple(int(n) for n in spatial))
+            self._compact(tuple(int(n) for n in spatial))
 
     def _gate(self, spatial):
         """`(gate, scale)`: the normalised gate, channels last, and per-channel
@@ -202,31 +210,34 @@ class _FoldedGate(keras.layers.Layer):
             self._gates[spatial] = (gate / scale, scale)
         return self._gates[spatial]
 
-    def _separable(self, spatial):
-        """`(row, col, scale)`, row `(H, C)` and column `(W, C)` terms whose
-        broadcast sum, activated, is the normalised gate; None when the gate
-        is not a row term plus a column term (or `gates="constant"`)."""
-        if spatial not in self._separable_terms:
-            self._separable_terms[spatial] = self._find_separable(spatial)
-        terms = self._separable_terms[spatial]
-        layer = self.coord_gate
-        if self.gates == "separable" and terms is None and len(spatial) == 2:
-            raise ValueError(
-                f"Cannot store the gate of CoordGate `{layer.name}` as a row plus "
-                f"a column term (encoding={layer.encoding!r}, hidden_activation="
-                f"{_activation_name(layer.hidden_activation)!r}): only affine "
-                "'mlp' and 'fourier' encoders (no hidden activation) have that "
-                "form. Export with gates='auto' or gates='constant'."
-            )
-        return terms
+    def _compact(self, spatial):
+        """The compact form of the gate at `spatial`, or None (stored whole).
 
-    def _find_separable(self, spatial):
+        `("separable", row, col, scale)`: `act(row[:, None] + col[None])` is
+        the normalised gate; `("map", gate_map, scale)`: the normalised gate is
+        `act` of `gate_map` resized to `spatial` (bilinear, corners aligned).
+        """
+        if spatial not in self._compact_forms:
+            self._compact_forms[spatial] = self._find_compact(spatial)
+        form = self._compact_forms[spatial]
+        layer = self.coord_gate
+        if self.gates == "compact" and form is None and len(spatial) == 2:
+            raise ValueError(
+                f"Cannot store the gate of CoordGate `{layer.name}` in a compact "
+                f"form (encoding={layer.encoding!r}, hidden_activation="
+                f"{_activation_name(layer.hidden_activation)!r}): only 'mlp' and "
+                "'fourier' encoders without a hidden activation (a row plus a "
+                "column term) and 'map' gates have one. Export with "
+                "gates='auto' or gates='constant'."
+            )
+        return form
+
+    def _find_compact(self, spatial):
         layer = self.coord_gate
         activation = _activation_name(layer.gate_activation)
         if (
             self.gates == "constant"
             or len(spatial) != 2
-            or layer.encoding == "map"
             or (
                 self.gates == "auto"
                 # A tiny gate (2 x 2 and below) is no larger stored whole.
@@ -236,6 +247,15 @@ class _FoldedGate(keras.layers.Layer):
             )
         ):
             return None
+        homogeneous = layer.use_projection and activation in ("relu", None)
+        if layer.encoding == "map":
+            gate_map = _eager_numpy(lambda: layer.gate_map).astype(np.float64)
+            # Interpolation is a convex combination of the nodes: the gate's
+            # largest magnitude is the nodes' (after a ReLU, the largest node).
+            nodes = np.maximum(gate_map, 0) if activation == "relu" else gate_map
+            peak = np.max(np.abs(nodes), axis=(0, 1))
+            scale = np.where(peak > 0, peak, 1.0) if homogeneous else np.ones_like(peak)
+            return ("map", (gate_map / scale).astype(np.float32), _f32(scale))
         pre = _eager_numpy(lambda: _pre_activation(layer, spatial))
         pre = pre.astype(np.float64)
         row = pre.mean(axis=1)
@@ -259,15 +279,8 @@ class _FoldedGate(keras.layers.Layer):
             shift = (row_max + row.min(axis=0) - col_max - col.min(axis=0)) / 4
             row, col = row - shift, col + shift
             peak = np.max(np.abs(row[:, None] + col[None]), axis=(0, 1))
-        scale = np.ones(pre.shape[-1])
-        if layer.use_projection and activation in ("relu", None):
-            scale = np.where(peak > 0, peak, 1.0)
-        dtype = np.float32
-        return (
-            (row / scale).astype(dtype),
-            (col / scale).astype(dtype),
-            scale.astype(dtype),
-        )
+        scale = np.where(peak > 0, peak, 1.0) if homogeneous else np.ones_like(peak)
+        return ("separable", _f32(row / scale), _f32(col / scale), _f32(scale))
 
     def call(self, inputs):
         gate_layer = self.coord_gate
@@ -277,10 +290,9 @@ class _FoldedGate(keras.layers.Layer):
         spatial = _static_sizes(inputs, axes)
         if spatial is None:
             return gate_layer(inputs)
-        terms = self._separable(spatial)
-        if terms is not None:
-            row, col, scale = terms
-            gate = self._separable_gate(inputs, row, col, channels_last)
+        form = self._compact(spatial)
+        if form is not None:
+            gate, scale = self._compact_gate(inputs, form, spatial), form[-1]
         else:
             gate, scale = self._gate(spatial)
             if not channels_last:
@@ -301,31 +313,55 @@ class _FoldedGate(keras.layers.Layer):
             bias = ops.reshape(bias, (-1,) + (1,) * (ndim - 2))
         return outputs + bias
 
-    def _separable_gate(self, inputs, row, col, channels_last):
+    def _compact_gate(self, inputs, form, spatial):
+        """The activated gate, computed in the graph from its compact form."""
         import tensorflow as tf
 
-        height, width, channels = row.shape[0], col.shape[0], row.shape[1]
-        if channels_last:
+        channels_last = self.coord_gate.data_format == "channels_last"
+        zero = _dynamic_zero(inputs)
+        if form[0] == "separable":
+            _, row, col, _ = form
+            (height, channels), width = row.shape, col.shape[0]
             row = np.reshape(row, (1, height, 1, channels))
             col = np.reshape(col, (1, 1, width, channels))
+            if not channels_last:
+                row, col = np.moveaxis(row, -1, 1), np.moveaxis(col, -1, 1)
+            gate = (ops.cast(row, inputs.dtype) + zero) + (
+                ops.cast(col, inputs.dtype) + zero
+            )
         else:
-            row = np.reshape(row.T, (1, channels, height, 1))
-            col = np.reshape(col.T, (1, channels, 1, width))
-        # A zero computed from the input: without it the converter folds the
-        # broadcast sum of two constants back into one (H, W, C) constant.
-        # (The ONNX export replaces it by a constant after conversion, so
-        # that ONNX Runtime folds the gate once, when the session loads.)
-        zero = tf.multiply(
-            tf.slice(inputs, (0,) * 4, (1,) * 4), 0.0, name=DYNAMIC_ZERO_NAME
-        )
-        row = ops.cast(row, inputs.dtype) + zero
-        col = ops.cast(col, inputs.dtype) + zero
-        gate = row + col
+            gate_map = ops.cast(form[1][None], inputs.dtype) + zero
+            gate = tf.raw_ops.ResizeBilinear(
+                images=gate_map,
+                size=spatial,
+                align_corners=True,
+                half_pixel_centers=False,
+            )
+            if not channels_last:
+                gate = ops.transpose(gate, (0, 3, 1, 2))
         activation = self.coord_gate.gate_activation
         return gate if activation is None else activation(gate)
 
     def compute_output_shape(self, input_shape):
         return self.coord_gate.compute_output_shape(input_shape)
+
+
+def _dynamic_zero(inputs):
+    """A (1, 1, 1, 1) zero computed from the input.
+
+    Without it the converter folds a compact gate's constant inputs back into
+    one (H, W, C) constant. The ONNX export replaces it by a constant after
+    conversion, so that ONNX Runtime folds the gate once, at session load.
+    """
+    import tensorflow as tf
+
+    return tf.multiply(
+        tf.slice(inputs, (0,) * 4, (1,) * 4), 0.0, name=DYNAMIC_ZERO_NAME
+    )
+
+
+def _f32(array):
+    return np.asarray(array, np.float32)
 
 
 def _activation_name(activation):

@@ -6,8 +6,8 @@ CoordGate gates folded, nearest up-sampling as Resize) with Keras'
 ONNX Runtime against the Keras model and moves it into place only if it
 passes, with a JSON report beside it (`model.onnx` -> `model.onnx.json`).
 
-Separable gates (`gates="auto"` or `"separable"`) are stored as their small
-row and column terms. TensorFlow would fold their broadcast sum back into one
+Compact gates (`gates="auto"` or `"compact"`) are stored as small row and
+column terms (or a coarse map). TensorFlow would fold them back into one
 full-size constant, so the graph carries an input-dependent zero; here it is
 replaced by a constant zero after conversion, and ONNX Runtime folds each gate
 to one constant when a session is created (graph optimisation level basic or
@@ -381,7 +381,7 @@ def _convert(folded, path, input_shape, opset):
 
 
 def _constant_dynamic_zeros(proto):
-    """Replaces each separable gate's input-dependent zero by a constant zero
+    """Replaces each compact gate's input-dependent zero by a constant zero
     and drops what only fed it. Returns the number replaced."""
     import onnx
     from onnx import helper, numpy_helper

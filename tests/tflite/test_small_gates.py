@@ -1,4 +1,4 @@
-"""Separable gates: a row and a column term instead of the full-resolution gate."""
+"""Compact gates: row and column terms (or the coarse map), not the whole gate."""
 
 import keras
 import numpy as np
@@ -62,10 +62,11 @@ def _numpy_gate(layer, height, width):
 def test_separable_terms_against_numpy_gate(gate_kwargs, activation):
     keras.utils.set_random_seed(1)
     model = _gate_model(**gate_kwargs)
-    folded = prepare_for_export(model, (1, 12, 10, 3), gates="separable")
+    folded = prepare_for_export(model, (1, 12, 10, 3), gates="compact")
     layer = folded.get_layer("gate")
     assert isinstance(layer, _FoldedGate)
-    row, col, scale = layer._separable((12, 10))
+    kind, row, col, scale = layer._compact((12, 10))
+    assert kind == "separable"
     assert row.shape == (12, 6) and col.shape == (10, 6)
 
     pre = _numpy_gate(model.get_layer("gate"), 12, 10)
@@ -94,33 +95,75 @@ def test_separable_terms_against_numpy_gate(gate_kwargs, activation):
     np.testing.assert_allclose(folded(x), model(x), rtol=0, atol=1e-5)
 
 
-def test_auto_picks_separable_only_where_exact_and_cheap():
+def test_auto_picks_compact_only_where_exact_and_cheap():
     cases = {
-        "relu": ({}, True),
-        "linear": ({"gate_activation": None}, True),
+        "relu": ({}, "separable"),
+        "linear": ({"gate_activation": None}, "separable"),
+        "map": ({"encoding": "map", "map_size": 3}, "map"),
         # A full-size LOGISTIC would cost more than the stored gate saves.
-        "sigmoid": ({"gate_activation": "sigmoid"}, False),
+        "sigmoid": ({"gate_activation": "sigmoid"}, None),
         # Not a row term plus a column term.
-        "hidden_tanh": ({"hidden_activation": "tanh"}, False),
-        "map": ({"encoding": "map", "map_size": 3}, False),
+        "hidden_tanh": ({"hidden_activation": "tanh"}, None),
     }
-    for name, (kwargs, separable) in cases.items():
+    for name, (kwargs, kind) in cases.items():
         model = _gate_model(**kwargs)
         layer = prepare_for_export(model, (1, 8, 8, 3)).get_layer("gate")
-        assert (layer._separable((8, 8)) is not None) == separable, name
+        form = layer._compact((8, 8))
+        assert (form and form[0]) == kind, name
         x = _inputs((1, 8, 8, 3))
         folded = prepare_for_export(model, (1, 8, 8, 3))
         np.testing.assert_allclose(folded(x), model(x), rtol=0, atol=1e-5)
     # 2 x 2 and smaller: the whole gate is no larger than its two terms.
     layer = prepare_for_export(_gate_model(), (1, 2, 2, 3)).get_layer("gate")
-    assert layer._separable((2, 2)) is None
+    assert layer._compact((2, 2)) is None
     constant = prepare_for_export(_gate_model(), (1, 8, 8, 3), gates="constant")
-    assert constant.get_layer("gate")._separable((8, 8)) is None
+    assert constant.get_layer("gate")._compact((8, 8)) is None
+
+
+def _bilinear(gate_map, height, width):
+    """NumPy loop: bilinear interpolation with corners aligned."""
+    rows, cols, _ = gate_map.shape
+    out = np.zeros((height, width, gate_map.shape[-1]))
+    for i in range(height):
+        t = i * (rows - 1) / max(height - 1, 1)
+        i0 = min(int(np.floor(t)), rows - 2)
+        for j in range(width):
+            s = j * (cols - 1) / max(width - 1, 1)
+            j0 = min(int(np.floor(s)), cols - 2)
+            a, b = t - i0, s - j0
+            out[i, j] = (
+                (1 - a) * (1 - b) * gate_map[i0, j0]
+                + (1 - a) * b * gate_map[i0, j0 + 1]
+                + a * (1 - b) * gate_map[i0 + 1, j0]
+                + a * b * gate_map[i0 + 1, j0 + 1]
+            )
+    return out
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_map_gate_is_its_coarse_map_resized(data_format):
+    keras.utils.set_random_seed(2)
+    model = _gate_model(
+        data_format=data_format,
+        encoding="map",
+        map_size=(3, 4),
+        map_initializer="random_normal",
+    )
+    shape = (1, 11, 9, 3) if data_format == "channels_last" else (1, 3, 11, 9)
+    folded = prepare_for_export(model, shape, gates="compact")
+    kind, gate_map, scale = folded.get_layer("gate")._compact((11, 9))
+    assert kind == "map" and gate_map.shape == (3, 4, 6)
+    stored = np.maximum(_bilinear(gate_map.astype(np.float64), 11, 9), 0) * scale
+    weights = np.asarray(model.get_layer("gate").gate_map, np.float64)
+    expected = np.maximum(_bilinear(weights, 11, 9), 0)
+    np.testing.assert_allclose(stored, expected, rtol=0, atol=1e-6)
+    x = _inputs(shape)
+    np.testing.assert_allclose(folded(x), model(x), rtol=0, atol=1e-5)
 
 
 def test_separable_channels_first():
     model = _gate_model(data_format="channels_first", encoding_layers=3)
-    folded = prepare_for_export(model, (1, 3, 7, 9), gates="separable")
+    folded = prepare_for_export(model, (1, 3, 7, 9), gates="compact")
     x = _inputs((1, 3, 7, 9))
     np.testing.assert_allclose(folded(x), model(x), rtol=0, atol=1e-5)
 
@@ -129,15 +172,15 @@ def test_gates_argument_errors():
     model = _gate_model()
     with pytest.raises(
         ValueError,
-        match=r"Invalid value for argument `gates`\. Expected one of 'auto', 'separable', 'constant'\. Received: gates='small'",
+        match=r"Invalid value for argument `gates`\. Expected one of 'auto', 'compact', 'constant'\. Received: gates='small'",
     ):
         prepare_for_export(model, (1, 8, 8, 3), gates="small")
     hidden = _gate_model(hidden_activation="tanh")
     with pytest.raises(
         ValueError,
-        match=r"Cannot store the gate of CoordGate `gate` as a row plus a column term \(encoding='mlp', hidden_activation='tanh'\).*gates='auto' or gates='constant'",
+        match=r"Cannot store the gate of CoordGate `gate` in a compact form \(encoding='mlp', hidden_activation='tanh'\).*gates='auto' or gates='constant'",
     ):
-        prepare_for_export(hidden, (1, 8, 8, 3), gates="separable")
+        prepare_for_export(hidden, (1, 8, 8, 3), gates="compact")
 
 
 def _two_gate_model(with_gates):
@@ -193,3 +236,20 @@ def test_separable_tflite_is_small_and_exact(tmp_path, quantization):
         psnr = {g: r["verification"]["psnr_db"] for g, r in reports.items()}
         assert psnr["auto"] >= psnr["constant"] - 3.0, psnr
         assert psnr["auto"] >= 30.0, psnr
+
+
+def test_map_gate_tflite(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = _gate_model(encoding="map", map_size=4, map_initializer="random_normal")
+    path = tmp_path / "map.tflite"
+    report = export_tflite(model, path, (1, 48, 48, 3))
+    assert report["verification"]["max_abs_error"] <= 1e-4
+    census = op_census(path)
+    assert census["RESIZE_BILINEAR"] == 1 and census["MUL"] == 2
+    largest = max(
+        np.prod(t.shape)
+        for op in list_operators(path)
+        for t in op.inputs
+        if t is not None and t.constant
+    )
+    assert largest < 48 * 48

@@ -62,7 +62,13 @@ def test_each_gate_is_one_mul(tmp_path, quantization):
     census = {}
     for with_gates in (True, False):
         path = tmp_path / f"gates_{with_gates}.tflite"
-        export_tflite(_gated_model(with_gates), path, shape, quantization=quantization)
+        export_tflite(
+            _gated_model(with_gates),
+            path,
+            shape,
+            quantization=quantization,
+            gates="constant",
+        )
         census[with_gates] = op_census(path)
         _assert_static(path)
     k = len(GATES)
