@@ -115,3 +115,17 @@ def test_cli_format_onnx(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(argv + ["--format", "onnx", "--quantization", "int8"])
     assert "--format onnx writes float32 only" in capsys.readouterr().err
+
+
+def _registry_names():
+    from coordgate_keras.zoo import list_models
+
+    return list_models()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _registry_names())
+def test_registry_onnx_parity(tmp_path, registry_model, name):
+    model, shape = registry_model(name)
+    report = export_onnx(model, tmp_path / f"{name}.onnx", shape)
+    assert report["verification"]["max_abs_error"] <= 1e-4
