@@ -253,3 +253,27 @@ def test_map_gate_tflite(tmp_path):
         if t is not None and t.constant
     )
     assert largest < 48 * 48
+
+
+@pytest.mark.parametrize(
+    "quantization", ["none", pytest.param("int8", marks=pytest.mark.slow)]
+)
+def test_registry_coordgate_unet_file_size_at_256(tmp_path, quantization):
+    """Issue 13's target: CoordGate U-Net file <= 1.25x the plain U-Net's at 256^2."""
+    from coordgate_keras.zoo import create_model
+
+    sizes = {}
+    for name in ("unet_d2", "coordgate_unet_d2"):
+        keras.utils.set_random_seed(0)
+        model = create_model(name, input_shape=(256, 256, 1), base_filters=32)
+        path = tmp_path / f"{name}.tflite"
+        report = export_tflite(
+            model,
+            path,
+            (1, 256, 256, 1),
+            quantization=quantization,
+            num_calibration_samples=2,
+            verify_data=_inputs((1, 256, 256, 1)),
+        )
+        sizes[name] = report["size_bytes"]
+    assert sizes["coordgate_unet_d2"] <= 1.25 * sizes["unet_d2"], sizes
