@@ -5,6 +5,8 @@
 verifies the result against the Keras model in the LiteRT interpreter
 (`verify`) and writes it, with a JSON report, only when it passes.
 `op_census` counts the operators of a file; `benchmark` times it.
+`export_onnx` writes the same folded copy as a verified float32 ONNX file
+(the `onnx` extra).
 
 Example:
 
@@ -25,9 +27,15 @@ from coordgate_keras.tflite.export import (
     export_saved_model,
     export_tflite,
 )
-from coordgate_keras.tflite.folding import prepare_for_export
+from coordgate_keras.tflite.folding import GATE_REPRESENTATIONS, prepare_for_export
 from coordgate_keras.tflite.inspection import list_operators, op_census
 from coordgate_keras.tflite.latency import benchmark
+from coordgate_keras.tflite.onnx_export import (
+    export_onnx,
+    export_onnx_bundle,
+    onnx_op_census,
+    run_onnx,
+)
 from coordgate_keras.tflite.verification import (
     DEFAULT_THRESHOLDS,
     VerificationError,
@@ -37,18 +45,23 @@ from coordgate_keras.tflite.verification import (
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "GATE_REPRESENTATIONS",
     "QUANTIZATIONS",
     "UnsupportedOpsError",
     "VerificationError",
     "benchmark",
     "convert_saved_model",
     "export_bundle",
+    "export_onnx",
+    "export_onnx_bundle",
     "export_saved_model",
     "export_tflite",
     "format_table",
     "list_operators",
+    "onnx_op_census",
     "op_census",
     "prepare_for_export",
+    "run_onnx",
     "sidecar_path",
     "simulated_inputs",
     "verify",

@@ -17,6 +17,7 @@ def export_bundle(
     representative_data="simulated",
     verify_data="simulated",
     overwrite=False,
+    gates="auto",
 ):
     """Exports a model as a SavedModel plus verified `.tflite` files and reports.
 
@@ -41,6 +42,7 @@ def export_bundle(
         representative_data: int8 calibration inputs (see `export_tflite`).
         verify_data: verification inputs (see `export_tflite`).
         overwrite: bool. Replace existing files.
+        gates: str. CoordGate gate representation (`prepare_for_export`).
 
     A mode whose conversion needs non-builtin operators, or whose result fails
     verification, writes no file; it is listed in `refused` with the reason and
@@ -84,7 +86,9 @@ def export_bundle(
     )
 
     os.makedirs(out_dir, exist_ok=True)
-    export.export_saved_model(model, saved_model, input_shape, overwrite=overwrite)
+    export.export_saved_model(
+        model, saved_model, input_shape, overwrite=overwrite, gates=gates
+    )
     reports, refused = [], {}
     for quantization, path in targets.items():
         try:

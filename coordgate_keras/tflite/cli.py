@@ -2,14 +2,18 @@
 
     coordgate-export --model coordgate_unet_d2 --input-shape 1,256,256,1 \\
         --quantization none,float16,int8 --out export/
+    coordgate-export --model coordgate_unet_d2 --input-shape 1,256,256,1 \\
+        --format onnx --out export/
 
-Argument parsing plus one call into `coordgate_keras.tflite.export_bundle`.
+Argument parsing plus one call into `coordgate_keras.tflite.export_bundle`
+(or `export_onnx_bundle` with `--format onnx`).
 """
 
 import argparse
 import sys
 
 from coordgate_keras.tflite._checks import QUANTIZATIONS
+from coordgate_keras.tflite.folding import GATE_REPRESENTATIONS
 
 # "float32" is accepted for "none": the file label says float32.
 _ALIASES = {"float32": "none"}
@@ -58,9 +62,24 @@ def build_parser():
     parser.add_argument(
         "--quantization",
         type=_quantizations,
-        default=("none", "float16", "int8"),
+        default=None,
         help="comma-separated modes among float32 (= none), float16, dynamic, int8 "
-        "(default: float32,float16,int8)",
+        "(default: float32,float16,int8; ONNX: float32 only)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("tflite", "onnx"),
+        default="tflite",
+        help="tflite: SavedModel + .tflite files (default); onnx: one verified "
+        "float32 .onnx file (needs the `onnx` extra)",
+    )
+    parser.add_argument(
+        "--gates",
+        choices=GATE_REPRESENTATIONS,
+        default="auto",
+        help="how CoordGate gates are stored: auto (a compact exact form where "
+        "there is one: row + column terms, or the coarse map; default), compact, "
+        "or constant (full resolution)",
     )
     parser.add_argument(
         "--calibration-data",
@@ -79,7 +98,29 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.weights is not None and args.keras_file is not None:
         parser.error("--weights applies to --model, not to --keras-file")
+    if args.format == "onnx" and args.quantization not in (None, ("none",)):
+        parser.error("--format onnx writes float32 only")
+    if args.format == "onnx" and args.calibration_data is not None:
+        parser.error("--calibration-data applies to int8 TFLite, not to --format onnx")
     from coordgate_keras.tflite import bundle
+
+    if args.format == "onnx":
+        from coordgate_keras.tflite import onnx_export
+
+        try:
+            result = onnx_export.export_onnx_bundle(
+                args.model or args.keras_file,
+                args.out,
+                input_shape=args.input_shape,
+                weights=args.weights,
+                gates=args.gates,
+                overwrite=args.overwrite,
+            )
+        except (ValueError, OSError, RuntimeError, ImportError) as error:
+            print(f"coordgate-export: error: {error}", file=sys.stderr)
+            return 1
+        print(bundle.format_table(result["reports"], result["refused"]))
+        return 1 if result["refused"] else 0
 
     representative = "simulated"
     if args.calibration_data is not None:
@@ -91,10 +132,11 @@ def main(argv=None):
             args.model or args.keras_file,
             args.out,
             input_shape=args.input_shape,
-            quantizations=args.quantization,
+            quantizations=args.quantization or ("none", "float16", "int8"),
             weights=args.weights,
             representative_data=representative,
             overwrite=args.overwrite,
+            gates=args.gates,
         )
     except (ValueError, OSError, RuntimeError) as error:
         print(f"coordgate-export: error: {error}", file=sys.stderr)

@@ -32,7 +32,7 @@ class UnsupportedOpsError(ValueError):
         self.ops = tuple(ops)
 
 
-def export_saved_model(model, path, input_shape=None, overwrite=False):
+def export_saved_model(model, path, input_shape=None, overwrite=False, gates="auto"):
     """Exports a model as a TensorFlow SavedModel (serving endpoint `serve`).
 
     With `input_shape` the signature is fixed to that shape (batch included,
@@ -50,6 +50,8 @@ def export_saved_model(model, path, input_shape=None, overwrite=False):
         path: str. Destination directory.
         input_shape: tuple of ints or None. Fixed input shape, batch included.
         overwrite: bool. Replace an existing `path`.
+        gates: str. Gate representation with a fixed `input_shape`
+            (`prepare_for_export`): `"auto"`, `"compact"` or `"constant"`.
 
     Returns:
         `path`.
@@ -64,7 +66,7 @@ def export_saved_model(model, path, input_shape=None, overwrite=False):
     if input_shape is not None:
         input_shape = _checks.resolve_input_shape(model, input_shape)
     with _atomic.staged_directory(path) as tmp:
-        _write_saved_model(model, tmp, input_shape)
+        _write_saved_model(model, tmp, input_shape, gates)
         shape = input_shape or _static_shape(model)
         if shape is not None:
             _check_saved_model(model, tmp, shape)
@@ -85,6 +87,7 @@ def export_tflite(
     weights_tag=None,
     value_range=verification.DEFAULT_VALUE_RANGE,
     overwrite=False,
+    gates="auto",
 ):
     """Converts a model to a verified, builtin-only `.tflite` file.
 
@@ -126,6 +129,10 @@ def export_tflite(
         weights_tag: str or None. Weights tag recorded in the report.
         value_range: tuple. Input value range, recorded in the report.
         overwrite: bool. Replace an existing file (and its report).
+        gates: str. How CoordGate gates are stored (`prepare_for_export`):
+            `"auto"` (a compact exact form, such as a row and a column term,
+            where there is one, else the full gate), `"compact"` or
+            `"constant"` (full resolution).
 
     Returns:
         The verification report (a dict, also written as the JSON sidecar).
@@ -162,7 +169,7 @@ def export_tflite(
     name = model_name or model.name
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = os.path.join(tmp, "saved_model")
-        _write_saved_model(model, saved_model, input_shape)
+        _write_saved_model(model, saved_model, input_shape, gates)
         content = convert_saved_model(
             saved_model, quantization, calibration_batches, model_name=name
         )
@@ -327,13 +334,13 @@ def _unsupported(model_name, ops, quantization):
     )
 
 
-def _write_saved_model(model, directory, input_shape):
+def _write_saved_model(model, directory, input_shape, gates="auto"):
     """Keras' SavedModel export, of the folded copy when the shape is fixed."""
     import tensorflow as tf
 
     signature = None
     if input_shape is not None:
-        model = folding.prepare_for_export(model, input_shape)
+        model = folding.prepare_for_export(model, input_shape, gates=gates)
         signature = [tf.TensorSpec(input_shape, tf.float32, name="input")]
     model.export(
         directory, format="tf_saved_model", input_signature=signature, verbose=False

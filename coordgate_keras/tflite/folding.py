@@ -6,15 +6,43 @@ but a sigmoid gate stays a LOGISTIC op, and a dynamic batch adds SHAPE /
 STRIDED_SLICE / BROADCAST_TO work to the coordinate channels. `prepare_for_export`
 removes the question: it clones the model on a fixed-shape input and replaces
 
-- every `CoordGate` by `_ConstantGate`: the gate, computed by the layer's own
-  `compute_gate` at the export size, is a constant; the layer is one broadcast
-  multiply and the layer's own 1x1 projection;
+- every `CoordGate` by `_FoldedGate`: the gate, which at the export size
+  depends on the weights alone, is stored (whole or in a compact form, below);
+  the layer is one broadcast multiply and the layer's own 1x1 projection;
 - every `MultiWienerDeconvolution` (MultiWienerNet) by `_MatrixWienerDeconvolution`:
   the same Wiener filter written with real matrices (a DFT by matrix products),
   because TFLite has no builtin complex FFT.
 
 The clone shares every other layer (and so every weight) with the model.
+
+How a gate is stored (`gates=`):
+
+- `"constant"`: the gate at full resolution, one value per pixel and channel,
+  computed by the layer's own `compute_gate`: exact, but at 256 x 256 the
+  gates are most of the file.
+- `"compact"`: a form that is exact and small, where the gate has one.
+  - "mlp" and "fourier" encoders without a hidden activation are affine in
+    their features, and each feature (u, v, or sin / cos of one of them)
+    depends on one coordinate, so the gate's pre-activation is a row term
+    plus a column term, `P[h, w, c] = R[h, c] + C[w, c]`. Only `R` `(H, C)`
+    and `C` `(W, C)` are stored; the gate `act(R + C)` is one broadcast ADD
+    (ReLU fused into it) before the MUL. The decomposition is checked
+    numerically against the layer's own pre-activation at the export size.
+  - "map" gates are a coarse map interpolated bilinearly with corners
+    aligned: the map `(m, m, C)` is stored and resized in the graph (one
+    RESIZE_BILINEAR with `align_corners`).
+  Gates without such a form (a hidden activation) are refused by name.
+- `"auto"` (default): `"compact"` for gates that have it and a ReLU or linear
+  gate activation (no extra full-size activation op), `"constant"` for the
+  others and for gates no larger stored whole (2 x 2 and below).
+
+`UpSampling2D` layers with nearest interpolation are replaced by a nearest
+resize (`_NearestResize`, TFLite RESIZE_NEAREST_NEIGHBOR, ONNX Resize): the
+same numbers as the RESHAPE + TILE that `UpSampling2D` lowers to, in the
+operator edge delegates accelerate.
 """
+
+import functools
 
 import keras
 import numpy as np
@@ -22,8 +50,18 @@ from keras import ops
 
 from coordgate_keras.layers import CoordGate
 
+# The representations of a folded gate (`prepare_for_export(gates=...)`).
+GATE_REPRESENTATIONS = ("auto", "compact", "constant")
 
-def prepare_for_export(model, input_shape):
+# Name of the input-dependent zero that keeps a compact gate from being
+# constant-folded to full size (see `_FoldedGate._dynamic_zero`).
+DYNAMIC_ZERO_NAME = "coordgate_dynamic_zero"
+
+# Largest |P - (R + C)| accepted as round-off, relative to max |P|.
+_SEPARABLE_TOLERANCE = 1e-5
+
+
+def prepare_for_export(model, input_shape, gates="auto"):
     """A copy of `model` at a fixed input shape with CoordGate gates folded.
 
     The returned functional model takes `input_shape` (batch included) and
@@ -37,10 +75,16 @@ def prepare_for_export(model, input_shape):
 
     Functional and Sequential models are rewritten (nested ones too); other
     models are only wrapped at the fixed shape, their gates left as they are.
+    Nearest `UpSampling2D` layers become a nearest resize (same numbers).
 
     Args:
         model: a `keras.Model` with one input.
         input_shape: tuple of ints, `(batch, *spatial, channels)`.
+        gates: str. How each 2D gate is stored: `"auto"` (the `"compact"`
+            form where the gate has one and its activation is ReLU or linear,
+            else `"constant"`), `"compact"` (required for every 2D gate: an
+            error names a gate without one), or `"constant"` (the
+            full-resolution gate). 1D gates are always constants.
 
     Returns:
         A functional `keras.Model` with input `input_shape`.
@@ -55,13 +99,19 @@ def prepare_for_export(model, input_shape):
     """
     from coordgate_keras.tflite import _checks
 
+    if gates not in GATE_REPRESENTATIONS:
+        raise _checks.invalid(
+            "gates",
+            "one of " + ", ".join(repr(g) for g in GATE_REPRESENTATIONS),
+            f"gates={gates!r}",
+        )
     input_shape = _checks.resolve_input_shape(model, input_shape)
     inputs = keras.Input(batch_shape=input_shape, name=_input_name(model))
     if isinstance(model, keras.Sequential) or _is_functional(model):
         return keras.models.clone_model(
             model,
             input_tensors=inputs,
-            clone_function=_replace_layer,
+            clone_function=functools.partial(_replace_layer, gates=gates),
             recursive=True,
         )
     return keras.Model(inputs, model(inputs), name=model.name)
@@ -80,13 +130,15 @@ def _input_name(model):
         return "input"
 
 
-def _replace_layer(layer):
+def _replace_layer(layer, gates="auto"):
     from coordgate_keras.zoo import MultiWienerDeconvolution
 
     if isinstance(layer, CoordGate):
-        return _ConstantGate(layer)
+        return _FoldedGate(layer, gates)
     if isinstance(layer, MultiWienerDeconvolution):
         return _MatrixWienerDeconvolution(layer)
+    if _is_nearest_upsampling(layer):
+        return _NearestResize(layer)
     # Shared, not copied: the clone uses the model's own layers and weights.
     return layer
 
@@ -107,27 +159,44 @@ def _static_sizes(inputs, axes):
     return None if None in sizes else tuple(int(n) for n in sizes)
 
 
-class _ConstantGate(keras.layers.Layer):
-    """A `CoordGate` whose gate is a constant of the static input size.
+class _FoldedGate(keras.layers.Layer):
+    """A `CoordGate` whose gate depends on nothing but the static input size.
+
+    The gate is stored whole (`(H, W, C)`) or compact: row and column terms
+    `(H, C)` and `(W, C)`, or the coarse map of a "map" gate, turned into the
+    gate in the graph; see `prepare_for_export` for the choice.
 
     With a projection, each channel's gate is divided by its largest magnitude
     and the projection's kernel multiplied by it, `(x * g / s) W' = (x * g) W`
     with `W'[c] = s[c] W[c]`: the same function, but every channel's gate uses
     the full range of an int8 tensor (TFLite quantizes a MUL operand per
     tensor, so a channel with small gates would otherwise be rounded away).
+    ReLU and linear gates are positively homogeneous, so compact forms are
+    divided by `s` before the activation. With a ReLU gate the row and column
+    terms are also shifted against each other and clipped where their sum
+    cannot be positive (both exact), so each lies in [-1/2, 1/2] and int8
+    keeps a step of 1/255 of the gate's peak.
 
     Used only in export copies (not serializable). With an unknown size (a
     nested model's placeholder call) it defers to the wrapped layer.
     """
 
-    def __init__(self, coord_gate):
+    def __init__(self, coord_gate, gates="auto"):
         super().__init__(name=coord_gate.name, dtype=coord_gate.dtype_policy)
         self.coord_gate = coord_gate
+        self.gates = gates
         self._gates = {}
+        self._compact_forms = {}
 
     def build(self, input_shape):
         if not self.coord_gate.built:
             self.coord_gate.build(input_shape)
+        channels_last = self.coord_gate.data_format == "channels_last"
+        spatial = tuple(input_shape[1:-1] if channels_last else input_shape[2:])
+        if None not in spatial:
+            # Decided (and with gates="compact", refused) here, where errors
+            # reach the caller rather than Keras' symbolic-call fallback.
+            self._compact(tuple(int(n) for n in spatial))
 
     def _gate(self, spatial):
         """`(gate, scale)`: the normalised gate, channels last, and per-channel
@@ -141,6 +210,78 @@ class _ConstantGate(keras.layers.Layer):
             self._gates[spatial] = (gate / scale, scale)
         return self._gates[spatial]
 
+    def _compact(self, spatial):
+        """The compact form of the gate at `spatial`, or None (stored whole).
+
+        `("separable", row, col, scale)`: `act(row[:, None] + col[None])` is
+        the normalised gate; `("map", gate_map, scale)`: the normalised gate is
+        `act` of `gate_map` resized to `spatial` (bilinear, corners aligned).
+        """
+        if spatial not in self._compact_forms:
+            self._compact_forms[spatial] = self._find_compact(spatial)
+        form = self._compact_forms[spatial]
+        layer = self.coord_gate
+        if self.gates == "compact" and form is None and len(spatial) == 2:
+            raise ValueError(
+                f"Cannot store the gate of CoordGate `{layer.name}` in a compact "
+                f"form (encoding={layer.encoding!r}, hidden_activation="
+                f"{_activation_name(layer.hidden_activation)!r}): only 'mlp' and "
+                "'fourier' encoders without a hidden activation (a row plus a "
+                "column term) and 'map' gates have one. Export with "
+                "gates='auto' or gates='constant'."
+            )
+        return form
+
+    def _find_compact(self, spatial):
+        layer = self.coord_gate
+        activation = _activation_name(layer.gate_activation)
+        if (
+            self.gates == "constant"
+            or len(spatial) != 2
+            or (
+                self.gates == "auto"
+                # A tiny gate (2 x 2 and below) is no larger stored whole.
+                and (
+                    activation not in ("relu", None) or np.prod(spatial) <= sum(spatial)
+                )
+            )
+        ):
+            return None
+        homogeneous = layer.use_projection and activation in ("relu", None)
+        if layer.encoding == "map":
+            gate_map = _eager_numpy(lambda: layer.gate_map).astype(np.float64)
+            # Interpolation is a convex combination of the nodes: the gate's
+            # largest magnitude is the nodes' (after a ReLU, the largest node).
+            nodes = np.maximum(gate_map, 0) if activation == "relu" else gate_map
+            peak = np.max(np.abs(nodes), axis=(0, 1))
+            scale = np.where(peak > 0, peak, 1.0) if homogeneous else np.ones_like(peak)
+            return ("map", (gate_map / scale).astype(np.float32), _f32(scale))
+        pre = _eager_numpy(lambda: _pre_activation(layer, spatial))
+        pre = pre.astype(np.float64)
+        row = pre.mean(axis=1)
+        col = pre.mean(axis=0) - pre.mean(axis=(0, 1))
+        residual = np.max(np.abs(pre - (row[:, None] + col[None])))
+        if residual > _SEPARABLE_TOLERANCE * max(np.max(np.abs(pre)), 1e-30):
+            return None
+        # Shifting the two terms against each other leaves their sum alone;
+        # this centres both on the same range.
+        row_max, col_max = row.max(axis=0), col.max(axis=0)
+        if activation == "relu":
+            shift = (row_max - col_max) / 2
+            row, col = row - shift, col + shift
+            half = (row_max + col_max) / 2
+            # R + C <= 0 wherever R < -max(C) (and vice versa): clipping there
+            # changes no gate value and bounds both terms by the peak.
+            row, col = np.maximum(row, -half), np.maximum(col, -half)
+            peak = np.maximum(2 * half, 0.0)
+            row[:, peak == 0], col[:, peak == 0] = 0.0, 0.0
+        else:
+            shift = (row_max + row.min(axis=0) - col_max - col.min(axis=0)) / 4
+            row, col = row - shift, col + shift
+            peak = np.max(np.abs(row[:, None] + col[None]), axis=(0, 1))
+        scale = np.where(peak > 0, peak, 1.0) if homogeneous else np.ones_like(peak)
+        return ("separable", _f32(row / scale), _f32(col / scale), _f32(scale))
+
     def call(self, inputs):
         gate_layer = self.coord_gate
         channels_last = gate_layer.data_format == "channels_last"
@@ -149,10 +290,15 @@ class _ConstantGate(keras.layers.Layer):
         spatial = _static_sizes(inputs, axes)
         if spatial is None:
             return gate_layer(inputs)
-        gate, scale = self._gate(spatial)
-        if not channels_last:
-            gate = np.moveaxis(gate, -1, 0)
-        outputs = inputs * ops.cast(gate, inputs.dtype)
+        form = self._compact(spatial)
+        if form is not None:
+            gate, scale = self._compact_gate(inputs, form, spatial), form[-1]
+        else:
+            gate, scale = self._gate(spatial)
+            if not channels_last:
+                gate = np.moveaxis(gate, -1, 0)
+            gate = ops.cast(gate, inputs.dtype)
+        outputs = inputs * gate
         if not gate_layer.use_projection:
             return outputs
         projection = gate_layer.projection
@@ -167,8 +313,111 @@ class _ConstantGate(keras.layers.Layer):
             bias = ops.reshape(bias, (-1,) + (1,) * (ndim - 2))
         return outputs + bias
 
+    def _compact_gate(self, inputs, form, spatial):
+        """The activated gate, computed in the graph from its compact form."""
+        import tensorflow as tf
+
+        channels_last = self.coord_gate.data_format == "channels_last"
+        zero = _dynamic_zero(inputs)
+        if form[0] == "separable":
+            _, row, col, _ = form
+            (height, channels), width = row.shape, col.shape[0]
+            row = np.reshape(row, (1, height, 1, channels))
+            col = np.reshape(col, (1, 1, width, channels))
+            if not channels_last:
+                row, col = np.moveaxis(row, -1, 1), np.moveaxis(col, -1, 1)
+            gate = (ops.cast(row, inputs.dtype) + zero) + (
+                ops.cast(col, inputs.dtype) + zero
+            )
+        else:
+            gate_map = ops.cast(form[1][None], inputs.dtype) + zero
+            gate = tf.raw_ops.ResizeBilinear(
+                images=gate_map,
+                size=spatial,
+                align_corners=True,
+                half_pixel_centers=False,
+            )
+            if not channels_last:
+                gate = ops.transpose(gate, (0, 3, 1, 2))
+        activation = self.coord_gate.gate_activation
+        return gate if activation is None else activation(gate)
+
     def compute_output_shape(self, input_shape):
         return self.coord_gate.compute_output_shape(input_shape)
+
+
+def _dynamic_zero(inputs):
+    """A (1, 1, 1, 1) zero computed from the input.
+
+    Without it the converter folds a compact gate's constant inputs back into
+    one (H, W, C) constant. The ONNX export replaces it by a constant after
+    conversion, so that ONNX Runtime folds the gate once, at session load.
+    """
+    import tensorflow as tf
+
+    return tf.multiply(
+        tf.slice(inputs, (0,) * 4, (1,) * 4), 0.0, name=DYNAMIC_ZERO_NAME
+    )
+
+
+def _f32(array):
+    return np.asarray(array, np.float32)
+
+
+def _activation_name(activation):
+    if activation is None:
+        return None
+    return getattr(activation, "__name__", str(activation))
+
+
+def _pre_activation(layer, spatial):
+    """The gate of `layer` before its gate activation (the layer's own code)."""
+    activation = layer.gate_activation
+    layer.gate_activation = None
+    try:
+        return layer.compute_gate(spatial)
+    finally:
+        layer.gate_activation = activation
+
+
+def _is_nearest_upsampling(layer):
+    return (
+        isinstance(layer, keras.layers.UpSampling2D)
+        and layer.interpolation == "nearest"
+        and layer.data_format == "channels_last"
+    )
+
+
+class _NearestResize(keras.layers.Layer):
+    """`UpSampling2D(interpolation="nearest")` as a nearest-neighbour resize.
+
+    For integer factors a nearest resize reads source pixel `i // factor`,
+    exactly what `UpSampling2D` repeats; TensorFlow lowers it to one
+    RESIZE_NEAREST_NEIGHBOR (ONNX: Resize), which edge delegates accelerate,
+    where `UpSampling2D` becomes RESHAPE + TILE (or a BROADCAST_TO). With an
+    unknown size it defers to the wrapped layer.
+    """
+
+    def __init__(self, upsampling):
+        super().__init__(name=upsampling.name, dtype=upsampling.dtype_policy)
+        self.upsampling = upsampling
+
+    def call(self, inputs):
+        spatial = _static_sizes(inputs, (1, 2))
+        if spatial is None:
+            return self.upsampling(inputs)
+        import tensorflow as tf
+
+        size = tuple(n * f for n, f in zip(spatial, self.upsampling.size))
+        # Asymmetric coordinates, `floor(i * n / size)`: for integer factors
+        # the same pixel as half-pixel centres, and the resize that every
+        # delegate supports (ONNX: Resize "asymmetric" + "floor").
+        return tf.raw_ops.ResizeNearestNeighbor(
+            images=inputs, size=size, align_corners=False, half_pixel_centers=False
+        )
+
+    def compute_output_shape(self, input_shape):
+        return self.upsampling.compute_output_shape(input_shape)
 
 
 class _MatrixWienerDeconvolution(keras.layers.Layer):

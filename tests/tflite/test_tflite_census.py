@@ -62,7 +62,13 @@ def test_each_gate_is_one_mul(tmp_path, quantization):
     census = {}
     for with_gates in (True, False):
         path = tmp_path / f"gates_{with_gates}.tflite"
-        export_tflite(_gated_model(with_gates), path, shape, quantization=quantization)
+        export_tflite(
+            _gated_model(with_gates),
+            path,
+            shape,
+            quantization=quantization,
+            gates="constant",
+        )
         census[with_gates] = op_census(path)
         _assert_static(path)
     k = len(GATES)
@@ -122,6 +128,14 @@ def test_census_names_flex_ops(tmp_path):
 # === Registry models (the float32 exports of test_tflite_registry.py) ===
 
 
+def _separable_gate_ops(gates):
+    # Per gate: SLICE + MUL make a zero from the input, two ADDs add it to
+    # the row and column terms, one ADD (ReLU fused) sums them, one MUL gates.
+    return collections.Counter(
+        {"SLICE": gates, "MUL": 2 * gates, "ADD": 3 * gates, "CONV_2D": gates}
+    )
+
+
 def _coordconv_count(depth):
     # Encoder 2 per level, bottleneck 2, decoder 1 up-conv + 2 per level.
     return 2 * depth + 2 + 3 * depth
@@ -135,9 +149,15 @@ def test_registry_unet_census(registry_export, depth):
     coordconv = op_census(coordconv_path)
 
     # CG_UNet: a gate after each encoder block, before each up-sampling and
-    # before the output: 2 * depth + 1 gates, each one MUL and its 1x1 conv.
-    gates = 2 * depth + 1
-    assert gated - plain == collections.Counter({"MUL": gates, "CONV_2D": gates})
+    # before the output: 2 * depth + 1 gates, each its 1x1 conv, the MUL by
+    # the gate and the separable gate's tiny ops (test_small_gates.py).
+    # Gates of 2 x 2 and below are stored whole (one MUL) instead.
+    sizes = [32 >> i for i in range(depth)] + [32 >> (i + 1) for i in range(depth)]
+    separable = sum(s > 2 for s in sizes + [32])
+    whole = 2 * depth + 1 - separable
+    expected = _separable_gate_ops(separable)
+    expected.update({"MUL": whole, "CONV_2D": whole})
+    assert gated - plain == expected
     assert plain - gated == collections.Counter()
     assert plain["MUL"] == 0
 
@@ -162,7 +182,7 @@ def test_registry_unet_census(registry_export, depth):
 def test_registry_int8_census(registry_export):
     plain = op_census(registry_export("unet_d2", "int8")[1])
     gated = op_census(registry_export("coordgate_unet_d2", "int8")[1])
-    assert gated - plain == collections.Counter({"MUL": 5, "CONV_2D": 5})
+    assert gated - plain == _separable_gate_ops(5)
     assert plain - gated == collections.Counter()
     for census in (plain, gated):
         # Full integer: no float fallbacks inside the graph.

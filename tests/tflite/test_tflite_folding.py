@@ -7,7 +7,7 @@ from keras import ops
 
 from coordgate_keras.layers import AddCoords, CoordConv2D, CoordGate
 from coordgate_keras.tflite import prepare_for_export
-from coordgate_keras.tflite.folding import _ConstantGate, _MatrixWienerDeconvolution
+from coordgate_keras.tflite.folding import _FoldedGate, _MatrixWienerDeconvolution
 
 
 def _inputs(shape, seed=0):
@@ -40,7 +40,7 @@ def test_folded_gate_is_the_layers_own_gate(gate_kwargs):
 
     # The constant is the layer's gate; the output matches the model's.
     layer = folded.get_layer("gate")
-    assert isinstance(layer, _ConstantGate)
+    assert isinstance(layer, _FoldedGate)
     gate = model.get_layer("gate")
     stored, scale = layer._gate((12, 10))
     expected = ops.convert_to_numpy(gate.compute_gate((12, 10)))
@@ -89,7 +89,7 @@ def test_folding_1d_gate_and_nested_model():
     x = _inputs((1, 16, 2))
     np.testing.assert_allclose(folded(x), model(x), rtol=0, atol=1e-6)
     nested = folded.get_layer("inner")
-    assert isinstance(nested.get_layer("inner_gate"), _ConstantGate)
+    assert isinstance(nested.get_layer("inner_gate"), _FoldedGate)
 
 
 def test_folding_shares_weights_and_leaves_model_alone():
@@ -215,6 +215,6 @@ def test_folding_sequential_model():
         ]
     )
     folded = prepare_for_export(model, (1, 9, 9, 2))
-    assert isinstance(folded.get_layer("gate"), _ConstantGate)
+    assert isinstance(folded.get_layer("gate"), _FoldedGate)
     x = _inputs((1, 9, 9, 2))
     np.testing.assert_allclose(folded(x), model(x), rtol=0, atol=1e-6)

@@ -1,0 +1,427 @@
+"""ONNX export beside TFLite: the same folding, verification and atomic write.
+
+`export_onnx` writes the `prepare_for_export` copy of a model (fixed shape,
+CoordGate gates folded, nearest up-sampling as Resize) with Keras'
+`model.export(format="onnx")` (tf2onnx on the TensorFlow backend), checks it in
+ONNX Runtime against the Keras model and moves it into place only if it
+passes, with a JSON report beside it (`model.onnx` -> `model.onnx.json`).
+
+Compact gates (`gates="auto"` or `"compact"`) are stored as small row and
+column terms (or a coarse map). TensorFlow would fold them back into one
+full-size constant, so the graph carries an input-dependent zero; here it is
+replaced by a constant zero after conversion, and ONNX Runtime folds each gate
+to one constant when a session is created (graph optimisation level basic or
+higher, the default): the file stays small and each gate runs as one Mul.
+
+Needs the `onnx` extra: `pip install "coordgate-keras[onnx]"` (tf2onnx, onnx,
+onnxruntime).
+"""
+
+import collections
+import hashlib
+import importlib.metadata
+import os
+import tempfile
+import warnings
+
+import keras
+import numpy as np
+
+from coordgate_keras.tflite import _atomic, _checks, calibration, folding, verification
+
+# float32 ONNX must match Keras as closely as float32 TFLite.
+DEFAULT_ONNX_THRESHOLDS = {"max_abs_error": 1e-4}
+
+_REQUIREMENTS = ("tf2onnx", "onnx", "onnxruntime")
+
+
+def export_onnx(
+    model,
+    path,
+    input_shape=None,
+    gates="auto",
+    verify_data="simulated",
+    thresholds=None,
+    opset=None,
+    model_name=None,
+    weights_tag=None,
+    value_range=verification.DEFAULT_VALUE_RANGE,
+    overwrite=False,
+):
+    """Exports a model to a verified float32 `.onnx` file.
+
+    The model is copied at the fixed `input_shape` with its gates folded
+    (`prepare_for_export`), converted with Keras' ONNX export (tf2onnx),
+    written to a temporary file beside `path`, run in ONNX Runtime (CPU) on
+    `verify_data` and compared with the Keras model; it is moved into place
+    only when `thresholds` hold. The JSON report (shapes, error and PSNR vs
+    Keras, op census of the file and of the graph ONNX Runtime runs, versions)
+    is written beside it as `path + ".json"`.
+
+    Args:
+        model: a `keras.Model` with one input and one output.
+        path: str. Destination `.onnx` file.
+        input_shape: tuple of ints or None. `(batch, *spatial, channels)`;
+            None takes the model's static input shape with batch 1.
+        gates: str. Gate representation, as in `prepare_for_export`.
+        verify_data: verification inputs: `"simulated"` or an array, a
+            `tf.data.Dataset` or an iterable of arrays (see `export_tflite`).
+        thresholds: dict or None. `{"max_abs_error": ...}` and/or
+            `{"min_psnr": ...}`; None uses `DEFAULT_ONNX_THRESHOLDS`.
+        opset: int or None. ONNX opset (None: tf2onnx's default).
+        model_name: str or None. Name recorded in the report.
+        weights_tag: str or None. Weights tag recorded in the report.
+        value_range: tuple. Input value range, recorded in the report.
+        overwrite: bool. Replace an existing file (and its report).
+
+    Returns:
+        The verification report (a dict, also written as the JSON sidecar).
+
+    Raises:
+        ImportError: tf2onnx, onnx or onnxruntime is missing.
+        FileExistsError: `path` or its report exists and `overwrite` is False.
+        VerificationError: the ONNX model is not within `thresholds`.
+
+    Example:
+
+    >>> from coordgate_keras.tflite import export_onnx
+    >>> from coordgate_keras.zoo import create_model
+    >>> model = create_model("coordgate_unet_d2", input_shape=(256, 256, 1))
+    >>> report = export_onnx(model, "cg_unet.onnx")  # doctest: +SKIP
+    >>> report["verification"]["max_abs_error"] < 1e-4  # doctest: +SKIP
+    True
+    """
+    _require_onnx()
+    input_shape = _checks.resolve_input_shape(model, input_shape)
+    path = os.fspath(path)
+    if not path.endswith(".onnx"):
+        raise _checks.invalid("path", "a file name ending in '.onnx'", f"path={path!r}")
+    if opset is not None and (
+        isinstance(opset, bool) or not isinstance(opset, int) or opset < 1
+    ):
+        raise _checks.invalid("opset", "a positive integer or None", f"opset={opset!r}")
+    _atomic.check_destination(path, overwrite)
+    _atomic.check_destination(sidecar_path(path), overwrite)
+    # Fail on bad arguments before the (slow) conversion.
+    if not (isinstance(verify_data, str) and verify_data == "simulated"):
+        calibration.batches(verify_data, input_shape, "verify_data")
+    folded = folding.prepare_for_export(model, input_shape, gates=gates)
+
+    name = model_name or model.name
+    with _atomic.staged_file(path) as tmp:
+        _convert(folded, tmp, input_shape, opset)
+        report = build_onnx_report(
+            model,
+            tmp,
+            data=verify_data,
+            thresholds=thresholds,
+            model_name=name,
+            weights_tag=weights_tag,
+            value_range=value_range,
+            file_name=os.path.basename(path),
+        )
+        result = report["verification"]
+        if not result["passed"]:
+            raise verification.VerificationError(
+                f"The ONNX export of `{name}` does not match the Keras model: max "
+                f"abs error {result['max_abs_error']:.3g}, PSNR "
+                f"{result['psnr_db']:.2f} dB (thresholds {result['thresholds']}). "
+                f"Nothing was written to {path}.",
+                report,
+            )
+        _atomic.commit_file(tmp, path)
+    verification.write_report(sidecar_path(path), report)
+    return report
+
+
+def export_onnx_bundle(
+    model,
+    out_dir,
+    input_shape=None,
+    weights=None,
+    gates="auto",
+    verify_data="simulated",
+    overwrite=False,
+):
+    """`export_onnx` of a model, registered name or `.keras` file into a folder.
+
+    Writes `name_HxW_float32.onnx` and its report `name_HxW_float32.onnx.json`
+    in `out_dir` (the names `export_bundle` gives its TFLite files, so both
+    formats can share a folder). Model resolution as in `export_bundle`.
+
+    Returns:
+        A dict like `export_bundle`'s: `reports` (one report, with its `path`)
+        and `refused` (`{"onnx": reason}` when verification failed).
+    """
+    from coordgate_keras.tflite import bundle
+
+    _require_onnx()
+    model, weights_tag = bundle.resolve_model(model, input_shape, weights)
+    input_shape = _checks.resolve_input_shape(model, input_shape)
+    stem = f"{model.name}_{'x'.join(str(n) for n in input_shape[1:-1])}"
+    path = os.path.join(os.fspath(out_dir), f"{stem}_float32.onnx")
+    try:
+        report = export_onnx(
+            model,
+            path,
+            input_shape,
+            gates=gates,
+            verify_data=verify_data,
+            weights_tag=weights_tag,
+            overwrite=overwrite,
+        )
+    except verification.VerificationError as error:
+        return {"reports": [], "refused": {"onnx": str(error)}}
+    return {"reports": [{"path": path, **report}], "refused": {}}
+
+
+def sidecar_path(onnx_path):
+    """The JSON report beside an `.onnx` file: `model.onnx` -> `model.onnx.json`.
+
+    (Not `model.json`: a TFLite file of the same stem has that one.)
+    """
+    return os.fspath(onnx_path) + ".json"
+
+
+def onnx_op_census(onnx_path, optimized=False):
+    """Counts the operators of an ONNX model by type.
+
+    Args:
+        onnx_path: path of an `.onnx` file.
+        optimized: bool. Count the graph ONNX Runtime runs after its basic
+            (hardware-independent) optimisations, constant folding included,
+            instead of the graph stored in the file.
+
+    Returns:
+        A `collections.Counter` mapping op type (`"Conv"`, `"Mul"`) to count.
+
+    Example:
+
+    >>> from coordgate_keras.tflite import onnx_op_census
+    >>> onnx_op_census("cg_unet.onnx", optimized=True)["Mul"]  # doctest: +SKIP
+    5
+    """
+    import onnx
+
+    if not optimized:
+        graph = onnx.load(os.fspath(onnx_path), load_external_data=False).graph
+        return collections.Counter(node.op_type for node in graph.node)
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = os.path.join(tmp, "optimized.onnx")
+        ort.InferenceSession(
+            os.fspath(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+        graph = onnx.load(options.optimized_model_filepath).graph
+        return collections.Counter(node.op_type for node in graph.node)
+
+
+def run_onnx(onnx_path, batches, num_threads=None):
+    """Runs a single-input, single-output `.onnx` file in ONNX Runtime (CPU).
+
+    Args:
+        onnx_path: path of the `.onnx` file.
+        batches: iterable of float arrays of the model's input shape.
+        num_threads: int or None. Intra-op threads (None: ONNX Runtime's
+            default).
+
+    Returns:
+        A list of float32 output arrays, one per batch.
+    """
+    session = onnx_session(onnx_path, num_threads)
+    (inp,) = session.get_inputs()
+    return [
+        np.asarray(session.run(None, {inp.name: np.asarray(b, np.float32)})[0])
+        for b in batches
+    ]
+
+
+def onnx_session(onnx_path, num_threads=None):
+    """An ONNX Runtime CPU session (all graph optimisations, `num_threads`)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if num_threads is not None:
+        options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        os.fspath(onnx_path), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def build_onnx_report(
+    keras_model,
+    onnx_path,
+    data="simulated",
+    num_samples=4,
+    seed=1,
+    thresholds=None,
+    model_name=None,
+    weights_tag=None,
+    value_range=verification.DEFAULT_VALUE_RANGE,
+    file_name=None,
+):
+    """Compares an `.onnx` file with its Keras model; returns the report."""
+    session = onnx_session(onnx_path)
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise _checks.invalid(
+            "onnx_path",
+            "a model with one input and one output",
+            f"{len(inputs)} inputs and {len(outputs)} outputs",
+        )
+    input_shape = tuple(inputs[0].shape)
+    thresholds = dict(DEFAULT_ONNX_THRESHOLDS if thresholds is None else thresholds)
+    if isinstance(data, str) and data == "simulated":
+        samples = calibration.simulated_inputs(input_shape, num_samples, seed=seed)
+        batches = calibration.batches(samples, input_shape, "data")
+        source = f"simulated (coordgate_keras.data, seed={seed})"
+    else:
+        batches = calibration.batches(data, input_shape, "data")
+        source = "user data"
+    reference = [
+        keras.ops.convert_to_numpy(keras_model(b, training=False)) for b in batches
+    ]
+    results = [
+        np.asarray(session.run(None, {inputs[0].name: np.asarray(b, np.float32)})[0])
+        for b in batches
+    ]
+    metrics = verification.compare(reference, results)
+    passed = True
+    if "max_abs_error" in thresholds:
+        passed &= metrics["max_abs_error"] <= thresholds["max_abs_error"]
+    if "min_psnr" in thresholds:
+        passed &= metrics["psnr_db"] >= thresholds["min_psnr"]
+
+    import onnx
+
+    with open(onnx_path, "rb") as f:
+        content = f.read()
+    proto = onnx.load_from_string(content)
+    return {
+        "file": file_name or os.path.basename(os.fspath(onnx_path)),
+        "format": "onnx",
+        "model_name": model_name or keras_model.name,
+        "weights_tag": weights_tag,
+        "quantization": "none",
+        "size_bytes": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "opset": {o.domain or "ai.onnx": int(o.version) for o in proto.opset_import},
+        "inputs": [_describe(d) for d in inputs],
+        "outputs": [_describe(d) for d in outputs],
+        "preprocessing": {
+            "value_range": [float(v) for v in value_range],
+            "layout": "channels_last",
+        },
+        "verification": {
+            "data": source,
+            "runtime": "onnxruntime CPUExecutionProvider",
+            "num_batches": len(batches),
+            **metrics,
+            "thresholds": thresholds,
+            "passed": bool(passed),
+        },
+        "op_census": dict(sorted(onnx_op_census(onnx_path).items())),
+        "op_census_optimized": dict(
+            sorted(onnx_op_census(onnx_path, optimized=True).items())
+        ),
+        "versions": versions(),
+    }
+
+
+def versions():
+    """`verification.versions()` plus the ONNX stack."""
+    result = verification.versions()
+    for package in _REQUIREMENTS:
+        result[package] = importlib.metadata.version(package)
+    return result
+
+
+# === Conversion ===
+
+
+def _require_onnx():
+    missing = []
+    for package in _REQUIREMENTS:
+        try:
+            importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(package)
+    if missing:
+        raise ImportError(
+            f"ONNX export needs {', '.join(missing)}: install the `onnx` extra, "
+            '`pip install "coordgate-keras[onnx]"`.'
+        )
+
+
+def _convert(folded, path, input_shape, opset):
+    """Keras' ONNX export of the folded copy, then the dynamic zeros made
+    constant (see the module docstring)."""
+    import onnx
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec(input_shape, tf.float32, name="input")]
+    with warnings.catch_warnings():
+        # keras/src/export/tf2onnx_lib.py probes `np.object`, which NumPy 2
+        # deprecates with a FutureWarning.
+        warnings.filterwarnings("ignore", "In the future `np.object`", FutureWarning)
+        folded.export(
+            path,
+            format="onnx",
+            input_signature=signature,
+            opset_version=opset,
+            verbose=False,
+        )
+    proto = onnx.load(path)
+    if _constant_dynamic_zeros(proto):
+        onnx.save(proto, path)
+
+
+def _constant_dynamic_zeros(proto):
+    """Replaces each compact gate's input-dependent zero by a constant zero
+    and drops what only fed it. Returns the number replaced."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    zeros = [
+        node
+        for node in graph.node
+        if any(folding.DYNAMIC_ZERO_NAME in name for name in node.output)
+    ]
+    for node in zeros:
+        (output,) = node.output
+        value = numpy_helper.from_array(np.zeros((1, 1, 1, 1), np.float32), output)
+        constant = helper.make_node("Constant", [], [output], value=value)
+        graph.node.insert(list(graph.node).index(node), constant)
+        graph.node.remove(node)
+    if zeros:
+        _remove_dead_nodes(graph)
+        onnx.checker.check_model(proto)
+    return len(zeros)
+
+
+def _remove_dead_nodes(graph):
+    needed = {output.name for output in graph.output}
+    alive = set()
+    for i, node in reversed(list(enumerate(graph.node))):
+        if any(name in needed for name in node.output):
+            alive.add(i)
+            needed.update(name for name in node.input if name)
+    dead = [node for i, node in enumerate(graph.node) if i not in alive]
+    for node in dead:
+        graph.node.remove(node)
+    unused = [init for init in graph.initializer if init.name not in needed]
+    for init in unused:
+        graph.initializer.remove(init)
+
+
+def _describe(detail):
+    return {
+        "name": detail.name,
+        "shape": [int(n) if isinstance(n, int) else n for n in detail.shape],
+        "dtype": detail.type.replace("tensor(", "").rstrip(")"),
+    }
