@@ -588,7 +588,10 @@ def render_markdown(results):
             f"| {text} (best K={base['k']:.0e}) | - | - | "
             f"{base['psnr']:.2f} | {base['ssim']:.4f} | - |"
         )
-    models = [r for r in results["models"].values() if "/" not in r["label"]]
+    models = sorted(
+        (r for r in results["models"].values() if "/" not in r["label"]),
+        key=lambda r: MODELS.index(r["label"]),
+    )
     ablations = [r for r in results["models"].values() if "/" in r["label"]]
     for row in models + ablations:
         extra = ""
