@@ -52,6 +52,11 @@ class Runtime:
     simulator: str
     tf_strategy: object = None
     jax_distribution: object = None
+    # Multi-worker / multi-process: this process's index and the number of
+    # processes feeding data (JAX: each feeds its slice of the global batch).
+    worker_index: int = 0
+    num_workers: int = 1
+    is_chief: bool = True
 
     @contextlib.contextmanager
     def scope(self):
@@ -69,6 +74,9 @@ class Runtime:
 def resolve(cfg, model_is_1d):
     """Resolves `strategy`, `xla` and `simulator` of `cfg` for this machine."""
     name = backend()
+    if name == "jax" and cfg.strategy == "multi_worker":
+        # Before anything asks JAX for its devices.
+        _initialize_jax_processes()
     gpus = gpu_count()
     strategy = cfg.strategy
     if strategy == "auto":
@@ -78,6 +86,7 @@ def resolve(cfg, model_is_1d):
             strategy = "none"
     tf_strategy = jax_distribution = None
     num_devices = 1
+    worker_index, num_workers, is_chief = 0, 1, True
     if strategy in ("mirrored", "multi_worker") and name == "tensorflow":
         import tensorflow as tf
 
@@ -86,13 +95,19 @@ def resolve(cfg, model_is_1d):
             tf_strategy = tf.distribute.MirroredStrategy(devices)
         else:
             tf_strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            worker_index, num_workers, is_chief = _tf_worker(tf_strategy)
         num_devices = tf_strategy.num_replicas_in_sync
     elif strategy in ("data_parallel", "multi_worker") and name == "jax":
         if strategy == "multi_worker":
-            # jax.distributed.initialize from KERAS_DISTRIBUTION_* / cluster env.
-            keras.distribution.initialize()
+            import jax
+
+            worker_index, num_workers = jax.process_index(), jax.process_count()
+            is_chief = worker_index == 0
         devices = keras.distribution.list_devices()
         jax_distribution = keras.distribution.DataParallel(devices=devices)
+        if num_workers > 1:
+            # Every process feeds its own slice of the global batch (see train).
+            jax_distribution.auto_shard_dataset = False
         num_devices = len(devices)
     elif strategy != "none":
         engine = {
@@ -119,7 +134,16 @@ def resolve(cfg, model_is_1d):
         simulator = "host" if not cfg.data.startswith("dataset:") else "none"
     elif simulator == "auto":
         simulator = "device" if (gpus > 0 or name == "jax") else "host"
+    if cfg.batch_size % num_workers:
+        raise _checks.invalid(
+            "batch_size",
+            f"a multiple of the number of processes ({num_workers})",
+            f"batch_size={cfg.batch_size}",
+        )
     return Runtime(
+        worker_index=worker_index,
+        num_workers=num_workers,
+        is_chief=is_chief,
         backend=name,
         gpus=gpus,
         strategy=strategy,
@@ -129,6 +153,33 @@ def resolve(cfg, model_is_1d):
         tf_strategy=tf_strategy,
         jax_distribution=jax_distribution,
     )
+
+
+def _tf_worker(strategy):
+    """`(index, count, is_chief)` of this worker from the cluster (TF_CONFIG)."""
+    resolver = strategy.cluster_resolver
+    spec = resolver.cluster_spec().as_dict()
+    workers = len(spec.get("worker", [])) + len(spec.get("chief", []))
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    if task_type is None:
+        return 0, 1, True
+    offset = len(spec.get("chief", [])) if task_type == "worker" else 0
+    chief = task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in spec
+    )
+    return offset + task_id, max(workers, 1), chief
+
+
+def _initialize_jax_processes():
+    """`jax.distributed.initialize` through Keras (KERAS_DISTRIBUTION_*
+    variables or the cluster's own environment, e.g. SLURM)."""
+    import jax
+
+    if jax.distributed.is_initialized():
+        return  # the caller did it
+    # CPU processes exchange gradients through gloo (GPUs use NCCL regardless).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    keras.distribution.initialize()
 
 
 def _resolve_xla(cfg, name, gpus, tf_strategy):
