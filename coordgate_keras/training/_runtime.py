@@ -87,15 +87,20 @@ def resolve(cfg, model_is_1d):
     tf_strategy = jax_distribution = None
     num_devices = 1
     worker_index, num_workers, is_chief = 0, 1, True
-    if strategy in ("mirrored", "multi_worker") and name == "tensorflow":
+    if strategy == "multi_worker" and name == "tensorflow":
+        raise _checks.invalid(
+            "strategy",
+            "'multi_worker' on the JAX backend, or 'mirrored' (one host) on "
+            "TensorFlow: Keras 3's `fit` fails under TensorFlow's "
+            "MultiWorkerMirroredStrategy ('Invalid reduction dimension 0 for "
+            "input with 0 dimensions', tensorflow/tensorflow#72388)",
+            f"strategy={cfg.strategy!r} on the TensorFlow backend",
+        )
+    if strategy == "mirrored" and name == "tensorflow":
         import tensorflow as tf
 
-        if strategy == "mirrored":
-            devices = [f"/gpu:{i}" for i in range(gpus)] if gpus else _cpu_devices_tf()
-            tf_strategy = tf.distribute.MirroredStrategy(devices)
-        else:
-            tf_strategy = tf.distribute.MultiWorkerMirroredStrategy()
-            worker_index, num_workers, is_chief = _tf_worker(tf_strategy)
+        devices = [f"/gpu:{i}" for i in range(gpus)] if gpus else _cpu_devices_tf()
+        tf_strategy = tf.distribute.MirroredStrategy(devices)
         num_devices = tf_strategy.num_replicas_in_sync
     elif strategy in ("data_parallel", "multi_worker") and name == "jax":
         if strategy == "multi_worker":
@@ -113,7 +118,7 @@ def resolve(cfg, model_is_1d):
         engine = {
             "mirrored": "the TensorFlow backend",
             "data_parallel": "the JAX backend",
-            "multi_worker": "the TensorFlow or JAX backend",
+            "multi_worker": "the JAX backend",
         }[strategy]
         raise _checks.invalid(
             "strategy",
@@ -153,21 +158,6 @@ def resolve(cfg, model_is_1d):
         tf_strategy=tf_strategy,
         jax_distribution=jax_distribution,
     )
-
-
-def _tf_worker(strategy):
-    """`(index, count, is_chief)` of this worker from the cluster (TF_CONFIG)."""
-    resolver = strategy.cluster_resolver
-    spec = resolver.cluster_spec().as_dict()
-    workers = len(spec.get("worker", [])) + len(spec.get("chief", []))
-    task_type, task_id = resolver.task_type, resolver.task_id or 0
-    if task_type is None:
-        return 0, 1, True
-    offset = len(spec.get("chief", [])) if task_type == "worker" else 0
-    chief = task_type == "chief" or (
-        task_type == "worker" and task_id == 0 and "chief" not in spec
-    )
-    return offset + task_id, max(workers, 1), chief
 
 
 def _initialize_jax_processes():
