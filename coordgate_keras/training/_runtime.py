@@ -52,6 +52,11 @@ class Runtime:
     simulator: str
     tf_strategy: object = None
     jax_distribution: object = None
+    # Multi-worker / multi-process: this process's index and the number of
+    # processes feeding data (JAX: each feeds its slice of the global batch).
+    worker_index: int = 0
+    num_workers: int = 1
+    is_chief: bool = True
 
     @contextlib.contextmanager
     def scope(self):
@@ -69,6 +74,9 @@ class Runtime:
 def resolve(cfg, model_is_1d):
     """Resolves `strategy`, `xla` and `simulator` of `cfg` for this machine."""
     name = backend()
+    if name == "jax" and cfg.strategy == "multi_worker":
+        # Before anything asks JAX for its devices.
+        _initialize_jax_processes()
     gpus = gpu_count()
     strategy = cfg.strategy
     if strategy == "auto":
@@ -78,27 +86,39 @@ def resolve(cfg, model_is_1d):
             strategy = "none"
     tf_strategy = jax_distribution = None
     num_devices = 1
-    if strategy in ("mirrored", "multi_worker") and name == "tensorflow":
+    worker_index, num_workers, is_chief = 0, 1, True
+    if strategy == "multi_worker" and name == "tensorflow":
+        raise _checks.invalid(
+            "strategy",
+            "'multi_worker' on the JAX backend, or 'mirrored' (one host) on "
+            "TensorFlow: Keras 3's `fit` fails under TensorFlow's "
+            "MultiWorkerMirroredStrategy ('Invalid reduction dimension 0 for "
+            "input with 0 dimensions', tensorflow/tensorflow#72388)",
+            f"strategy={cfg.strategy!r} on the TensorFlow backend",
+        )
+    if strategy == "mirrored" and name == "tensorflow":
         import tensorflow as tf
 
-        if strategy == "mirrored":
-            devices = [f"/gpu:{i}" for i in range(gpus)] if gpus else _cpu_devices_tf()
-            tf_strategy = tf.distribute.MirroredStrategy(devices)
-        else:
-            tf_strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        devices = [f"/gpu:{i}" for i in range(gpus)] if gpus else _cpu_devices_tf()
+        tf_strategy = tf.distribute.MirroredStrategy(devices)
         num_devices = tf_strategy.num_replicas_in_sync
     elif strategy in ("data_parallel", "multi_worker") and name == "jax":
         if strategy == "multi_worker":
-            # jax.distributed.initialize from KERAS_DISTRIBUTION_* / cluster env.
-            keras.distribution.initialize()
+            import jax
+
+            worker_index, num_workers = jax.process_index(), jax.process_count()
+            is_chief = worker_index == 0
         devices = keras.distribution.list_devices()
         jax_distribution = keras.distribution.DataParallel(devices=devices)
+        if num_workers > 1:
+            # Every process feeds its own slice of the global batch (see train).
+            jax_distribution.auto_shard_dataset = False
         num_devices = len(devices)
     elif strategy != "none":
         engine = {
             "mirrored": "the TensorFlow backend",
             "data_parallel": "the JAX backend",
-            "multi_worker": "the TensorFlow or JAX backend",
+            "multi_worker": "the JAX backend",
         }[strategy]
         raise _checks.invalid(
             "strategy",
@@ -119,7 +139,16 @@ def resolve(cfg, model_is_1d):
         simulator = "host" if not cfg.data.startswith("dataset:") else "none"
     elif simulator == "auto":
         simulator = "device" if (gpus > 0 or name == "jax") else "host"
+    if cfg.batch_size % num_workers:
+        raise _checks.invalid(
+            "batch_size",
+            f"a multiple of the number of processes ({num_workers})",
+            f"batch_size={cfg.batch_size}",
+        )
     return Runtime(
+        worker_index=worker_index,
+        num_workers=num_workers,
+        is_chief=is_chief,
         backend=name,
         gpus=gpus,
         strategy=strategy,
@@ -129,6 +158,18 @@ def resolve(cfg, model_is_1d):
         tf_strategy=tf_strategy,
         jax_distribution=jax_distribution,
     )
+
+
+def _initialize_jax_processes():
+    """`jax.distributed.initialize` through Keras (KERAS_DISTRIBUTION_*
+    variables or the cluster's own environment, e.g. SLURM)."""
+    import jax
+
+    if jax.distributed.is_initialized():
+        return  # the caller did it
+    # CPU processes exchange gradients through gloo (GPUs use NCCL regardless).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    keras.distribution.initialize()
 
 
 def _resolve_xla(cfg, name, gpus, tf_strategy):

@@ -85,8 +85,9 @@ class TrainConfig:
             backend, where "off" means op-by-op dispatch), `"on"` or `"off"`.
         strategy: str. `"auto"` (every visible GPU of this host, else one
             device), `"none"`, `"mirrored"` (TF `MirroredStrategy`),
-            `"multi_worker"` (TF `MultiWorkerMirroredStrategy` from
-            `TF_CONFIG`; JAX multi-process `DataParallel`) or
+            `"multi_worker"` (JAX: `DataParallel` over processes after
+            `jax.distributed.initialize`; refused on TF, where Keras 3's
+            `fit` fails under `MultiWorkerMirroredStrategy`) or
             `"data_parallel"` (JAX `keras.distribution.DataParallel`).
         simulator: str. Where blur and noise run: `"host"` (NumPy, per batch),
             `"device"` (keras.ops on the accelerator, inside the train step)

@@ -137,10 +137,14 @@ def train(config, workdir, verbose="auto", cache_dir=None):
         if verbose != 0:
             print(format_metrics(finished), flush=True)
         return finished
-    cfg.save(os.path.join(workdir, "config.json"))
-
     model_is_1d = _data.is_1d(cfg.model)
     runtime = _runtime.resolve(cfg, model_is_1d)
+    if not runtime.is_chief:
+        # Other workers of a multi-worker run keep their files (backup
+        # included) apart; the chief's are the run's.
+        workdir = os.path.join(workdir, f"worker-{runtime.worker_index}")
+        os.makedirs(workdir, exist_ok=True)
+    cfg.save(os.path.join(workdir, "config.json"))
     _runtime.configure_determinism(cfg, log)
     cache_dir = cache_dir or _callbacks_cache_dir()
 
@@ -464,4 +468,15 @@ def _dataset(runtime, data, start, stop):
             load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
         return dataset.prefetch(tf.data.AUTOTUNE)
-    return iter(_data.Prefetcher(data.make_batch, start, stop))
+    make_batch = data.make_batch
+    if runtime.num_workers > 1:
+        # Multi-process JAX: each process feeds its slice of the global batch.
+        index, count = runtime.worker_index, runtime.num_workers
+
+        def make_batch(step):
+            x, y = data.make_batch(step)
+            size = len(x) // count
+            part = slice(index * size, (index + 1) * size)
+            return x[part], y[part]
+
+    return iter(_data.Prefetcher(make_batch, start, stop))

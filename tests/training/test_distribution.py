@@ -16,6 +16,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     """
     import csv, json, os, sys
@@ -78,3 +80,17 @@ def test_tensorflow_mirrored_strategy_matches_one_device(tmp_path, check_match):
         "TensorFlow strategy on CPU devices (XLA inside MirroredStrategy over "
         "CPU devices fails"
     )
+
+
+def test_tensorflow_multi_worker_is_refused(tmp_path):
+    import keras
+
+    from coordgate_keras.training import TrainConfig, train
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TF run")
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `strategy`. Expected 'multi_worker' on the JAX backend, or 'mirrored' \(one host\) on TensorFlow: Keras 3's `fit` fails under TensorFlow's MultiWorkerMirroredStrategy .*tensorflow/tensorflow#72388\). Received: strategy='multi_worker' on the TensorFlow backend",
+    ):
+        train(TrainConfig(strategy="multi_worker", steps=2), tmp_path, verbose=0)

@@ -221,3 +221,24 @@ def test_train_end_to_end_jax_without_tensorflow(tmp_path, check_match):
     assert lines[-3].split()[:3] == ["model", "steps", "psnr"]
     check_match(result["distribution"], "data_parallel")
     assert result["distribution"]["data_parallel"]["metrics"]["simulator"] == "device"
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF run")
+def test_xla_setting_is_resolved_honoured_and_logged(tmp_path, capsys):
+    from coordgate_keras.training import _runtime
+
+    cfg = TrainConfig(**TINY)
+    resolved = {
+        mode: _runtime.resolve(cfg.replace(xla=mode), False).xla
+        for mode in ("auto", "on", "off")
+    }
+    assert resolved == {"auto": False, "on": True, "off": False}  # CPU-only TF
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `xla`. Expected 'off' or 'auto' with deterministic=True on TensorFlow \(Keras turns XLA off under op determinism\). Received: xla='on'",
+    ):
+        _runtime.resolve(cfg.replace(xla="on", deterministic=True), False)
+    tiny = cfg.replace(model="unet_d1", steps=2, eval_every=0, xla="on")
+    metrics = train(tiny, tmp_path / "run", verbose=2, cache_dir=tmp_path / "cache")
+    assert metrics["xla"] is True and np.isfinite(metrics["psnr"])
+    assert "XLA on" in capsys.readouterr().out
