@@ -214,19 +214,40 @@ def _model(name, options, recipe, verbose):
 
     if not options.from_scratch and not options.finetune:
         return zoo.create_model(name, weights=options.tag)
+    import keras
+
     from coordgate_keras import training
 
     entry = zoo._weights.get_entry(name, options.tag)
     config = training.TrainConfig.from_dict(entry.metadata["recipe"])
     steps = options.finetune or 300
-    changes = {"steps": steps, "eval_every": 0, "xla": "auto"}
+    # A laptop-sized run of the recipe: float32 (bfloat16 is slow on most
+    # CPUs), small batches, one evaluation at the end.
+    changes = {
+        "steps": steps,
+        "eval_every": 0,
+        "checkpoint_every": steps,
+        "precision": "float32",
+        "batch_size": 4,
+        "train_images": max(64, 4 * steps),
+        "eval_images": 8,
+    }
+    if options.psf:
+        changes["psf"] = {"kind": "file", "path": os.path.abspath(options.psf)}
+    if options.images:
+        changes["data"] = f"folder:{os.path.abspath(options.images)}"
     if not options.from_scratch:
         changes["init_weights"] = options.tag
         changes["learning_rate"] = config.learning_rate * 0.1
     workdir = os.path.join(options.out_dir, "train", name)
     _say(f"      training {name}: {steps} steps in {workdir}", verbose)
-    training.train(config.replace(**changes), workdir, verbose=verbose)
-    return training.load_trained_model(workdir)
+    training.train(config.replace(**changes), workdir, verbose=2 if verbose else 0)
+    trained = keras.saving.load_model(
+        os.path.join(workdir, "final.keras"), compile=False
+    )
+    model = zoo.create_model(name, **entry.builder_kwargs)
+    model.set_weights(trained.get_weights())
+    return model
 
 
 def _recipe_field(recipe):

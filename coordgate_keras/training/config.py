@@ -45,6 +45,10 @@ class TrainConfig:
         model: str. Registry name (`coordgate_keras.zoo.list_models()`).
         model_kwargs: dict. Builder arguments passed to `zoo.create_model`
             (not `input_shape`: that comes from `image_size`).
+        init_weights: str or None. Weights to start from (fine-tuning): a
+            published weight tag of `model` (`zoo.model_info(model).weights`)
+            or the path of a `.weights.h5` file; None starts from random
+            initialisation.
         data: str. Training pairs: `"sim"` (procedural microscopy scenes
             blurred by the `psf` field, with `noise`), `"folder:PATH"` (random
             crops of your images, blurred the same way) or `"dataset:PATH"`
@@ -112,6 +116,7 @@ class TrainConfig:
 
     model: str = "coordgate_unet_d2"
     model_kwargs: dict = dataclasses.field(default_factory=lambda: {"residual": True})
+    init_weights: str | None = None
     data: str = "sim"
     data_options: dict = dataclasses.field(default_factory=dict)
     eval_data: str | None = None
@@ -383,6 +388,17 @@ def _validate(cfg):
             "builder arguments without `input_shape` (set `image_size`)",
             f"model_kwargs={cfg.model_kwargs!r}",
         )
+    if cfg.init_weights is not None:
+        tags = zoo.model_info(cfg.model).weights
+        if not isinstance(cfg.init_weights, str) or not (
+            cfg.init_weights in tags or cfg.init_weights.endswith(".weights.h5")
+        ):
+            expected = "None, a `.weights.h5` path" + (
+                " or one of " + ", ".join(repr(t) for t in tags) if tags else ""
+            )
+            raise _checks.invalid(
+                "init_weights", expected, f"init_weights={cfg.init_weights!r}"
+            )
     _check_data("data", cfg.data)
     _check_dict("data_options", cfg.data_options, DATA_OPTION_KEYS)
     _check_data("eval_data", cfg.eval_data, allow_none=True, allow_sim=False)

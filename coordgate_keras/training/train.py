@@ -409,9 +409,19 @@ def _precision(precision):
 
 
 def _build_network(cfg, data):
-    from coordgate_keras.zoo import create_model
+    from coordgate_keras.zoo import create_model, load_weights
 
-    return create_model(cfg.model, input_shape=data.sample_shape, **cfg.model_kwargs)
+    network = create_model(
+        cfg.model, input_shape=data.sample_shape, **cfg.model_kwargs
+    )
+    if cfg.init_weights is None:
+        return network
+    if cfg.init_weights.endswith(".weights.h5"):
+        network.load_weights(cfg.init_weights)
+    else:
+        # Checks the weights' recorded architecture against this network.
+        load_weights(network, cfg.init_weights, name=cfg.model)
+    return network
 
 
 def _trainer_model(network, data):
