@@ -370,3 +370,22 @@ def test_write_then_load_round_trip(tmp_path, monkeypatch):
     finally:
         _weights.unregister("coordgate_unet_d1", "tiny")
     assert entry.filename == "coordgate_unet_d1_tiny.weights.h5"
+
+
+@pytest.mark.slow
+@needs_packaged
+def test_packaged_weights_reproduce_their_sidecar_metrics():
+    """Loaded on this machine, the smallest published model scores what its
+    sidecar says on the recipe's held-out set (the sidecar was measured on the
+    GPU that trained it)."""
+    from coordgate_keras import training
+
+    entry = SERVED
+    cfg = training.TrainConfig.from_dict(entry.metadata["recipe"])
+    blurred, sharp = training.heldout_data(cfg)
+    model = create_model(entry.model, weights=entry.tag)
+    scores = training.evaluate(model, blurred, sharp)
+    expected = entry.metadata["metrics"]
+    assert scores["psnr_blurred"] == pytest.approx(expected["psnr_blurred"], abs=1e-3)
+    assert scores["psnr"] == pytest.approx(expected["psnr"], abs=0.05)
+    assert scores["ssim"] == pytest.approx(expected["ssim"], abs=1e-3)
