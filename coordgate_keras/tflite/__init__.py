@@ -3,7 +3,8 @@
 `export_tflite` folds every CoordGate gate to a constant at the export size
 (`prepare_for_export`), converts with TFLite builtin operators only (never Flex),
 verifies the result against the Keras model in the LiteRT interpreter
-(`verify`) and writes it, with a JSON report, only when it passes.
+(`verify`) and writes it, with a JSON report, only when it passes;
+`export_bundle` writes a SavedModel and several modes together, all or nothing.
 `op_census` counts the operators of a file; `benchmark` times it.
 
 Example:
@@ -16,20 +17,25 @@ Example:
 5
 """
 
-from coordgate_keras.tflite._checks import QUANTIZATIONS
-from coordgate_keras.tflite.bundle import export_bundle, format_table
+from coordgate_keras.tflite.bundle import (
+    ExportRefusedError,
+    export_bundle,
+    format_table,
+)
 from coordgate_keras.tflite.calibration import simulated_inputs
 from coordgate_keras.tflite.export import (
     UnsupportedOpsError,
     convert_saved_model,
     export_saved_model,
     export_tflite,
+    write_verified,
 )
 from coordgate_keras.tflite.folding import prepare_for_export
 from coordgate_keras.tflite.inspection import list_operators, op_census
 from coordgate_keras.tflite.latency import benchmark
 from coordgate_keras.tflite.verification import (
     DEFAULT_THRESHOLDS,
+    QUANTIZATIONS,
     VerificationError,
     sidecar_path,
     verify,
@@ -37,6 +43,7 @@ from coordgate_keras.tflite.verification import (
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "ExportRefusedError",
     "QUANTIZATIONS",
     "UnsupportedOpsError",
     "VerificationError",
@@ -52,4 +59,5 @@ __all__ = [
     "sidecar_path",
     "simulated_inputs",
     "verify",
+    "write_verified",
 ]
