@@ -126,11 +126,7 @@ def atomic_file(path, overwrite=True, mode=0o644):
     >>> open(path).read()
     'done'
     """
-    path = check_destination(path, overwrite)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    remove_stale_temporaries(directory)
-    tmp = temporary_path(path)
+    path, tmp = _stage(path, overwrite)
     with _cleanup_on_sigterm():
         try:
             yield tmp
@@ -214,11 +210,7 @@ def atomic_directory(path, overwrite=False):
     >>> os.listdir(target)
     ['weights.txt']
     """
-    path = check_destination(path, overwrite)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    remove_stale_temporaries(parent)
-    tmp = temporary_path(path)
+    path, tmp = _stage(path, overwrite)
     with _cleanup_on_sigterm():
         try:
             os.mkdir(tmp)
@@ -328,6 +320,15 @@ def signals_deferred():
 
 
 # === Machinery ===
+
+
+def _stage(path, overwrite):
+    """Checks `path`, prepares its folder, returns `(path, temporary name)`."""
+    path = check_destination(path, overwrite)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    remove_stale_temporaries(parent)
+    return path, temporary_path(path)
 
 
 @contextlib.contextmanager
