@@ -4,6 +4,7 @@ import os
 import re
 import zipfile
 
+from coordgate_keras.tflite import calibration as calibration_lib
 from coordgate_keras.tflite import export, verification
 from coordgate_keras.utils import argument_validation as av
 from coordgate_keras.utils import atomic_io
@@ -115,7 +116,7 @@ def export_bundle(
         value_range,
     )
     if not (isinstance(verify_data, str) and verify_data == "simulated"):
-        export.calibration.batches(verify_data, input_shape, "verify_data", value_range)
+        calibration_lib.batches(verify_data, input_shape, "verify_data", value_range)
 
     with atomic_io.atomic_bundle(out_dir) as staging:
         staged_model = os.path.join(staging, saved_model_name)

@@ -123,7 +123,8 @@ def atomic_file(path, overwrite=True, mode=0o644):
     >>> with atomic_file(path) as tmp:
     ...     with open(tmp, "w") as f:
     ...         _ = f.write("done")
-    >>> open(path).read()
+    >>> with open(path) as f:
+    ...     f.read()
     'done'
     """
     path, tmp = _stage(path, overwrite)
@@ -177,7 +178,8 @@ def atomic_write_json(path, payload, overwrite=True, indent=2):
     >>> from coordgate_keras.utils.atomic_io import atomic_write_json
     >>> path = os.path.join(tempfile.mkdtemp(), "m.json")
     >>> atomic_write_json(path, {"epoch": 3})
-    >>> json.load(open(path))
+    >>> with open(path) as f:
+    ...     json.load(f)
     {'epoch': 3}
     """
     text = json.dumps(payload, indent=indent) + "\n"
