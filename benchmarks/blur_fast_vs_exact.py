@@ -197,9 +197,9 @@ def summary(rows):
         f"{speedups} (target ≥ 50×: "
         + (f"met for k = {', '.join(map(str, met))}" if met else "not met")
         + "). The exact sum costs O(H·W·k²), so the speed-up grows with the PSF "
-        "size. Other processes slow the direct sum more than the FFTs, so the "
-        "speed-ups are lower on a quiet machine: the load average of each row is "
-        "in the table.",
+        "size. Timings on a shared machine depend on what else runs: each row "
+        "records the 1-minute load average, and speed-ups compare only between "
+        "runs at a similar load.",
         "",
     ]
 
