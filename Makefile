@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-tf test-jax test-slow lint demo clean
+.PHONY: install test test-tf test-jax test-jax-zoo test-slow lint demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,14 +18,25 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Default test run: lint, the whole suite on TensorFlow, the layers again on JAX.
+# Default test run: lint, the whole suite and the docstring examples on TensorFlow,
+# then on JAX the layers, every registry model (forward and .keras round trip) and
+# the examples of layers/utils (the zoo's build models: slow on JAX, run on TF).
 test: lint test-tf test-jax
 
 test-tf: $(STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --doctest-modules coordgate_keras
 
 test-jax: $(STAMP)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/layers
+	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/layers tests/zoo/test_models.py \
+		-k "not train_step"
+	KERAS_BACKEND=jax $(BIN)/python -m pytest --doctest-modules \
+		coordgate_keras/layers coordgate_keras/utils
+
+# All zoo tests on JAX (training steps, parameter counts, model table): ~3 min of
+# CPU more than the subset in test-jax, so not in the default run.
+test-jax-zoo: $(STAMP)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/zoo
 
 # Long cases (marked @pytest.mark.slow), not part of CI's default run.
 test-slow: $(STAMP)

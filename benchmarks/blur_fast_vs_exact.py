@@ -27,7 +27,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _environment  # noqa: E402
 
 from coordgate_keras import data  # noqa: E402
-from coordgate_keras.data import blur as blur_lib  # noqa: E402
+from coordgate_keras.data import _product_convolution  # noqa: E402
 from coordgate_keras.data.psf_field import axis_weights  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -48,7 +48,7 @@ def best_time(repeats, fn, *args, **kwargs):
 
 def blur_fast_cold(x, field):
     """`blur_fast` including the PSF spectra and weight maps (cache cleared)."""
-    blur_lib._plan.cache_clear()
+    _product_convolution.cached_plan.cache_clear()
     return data.blur_fast(x, field)
 
 
@@ -64,6 +64,8 @@ def measure(x, field, repeats, naive_rows):
     row = {
         "size": x.shape[0],
         "kernel_size": field.kernel_size,
+        # Other processes slow the direct sum more than the FFTs: say how busy.
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "exact_s": t_exact,
         "fast_numpy_s": t_fast,
         "fast_numpy_cold_s": t_cold,
@@ -158,6 +160,7 @@ def main(argv=None):
                 rank_rows.append(rank_row)
                 print(json.dumps(rank_row), flush=True)
 
+    _environment.finish(env)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     result = {
         "environment": env,
@@ -194,7 +197,9 @@ def summary(rows):
         f"{speedups} (target ≥ 50×: "
         + (f"met for k = {', '.join(map(str, met))}" if met else "not met")
         + "). The exact sum costs O(H·W·k²), so the speed-up grows with the PSF "
-        "size; timings vary by up to ~2× between runs on this shared machine.",
+        "size. Timings on a shared machine depend on what else runs: each row "
+        "records the 1-minute load average, and speed-ups compare only between "
+        "runs at a similar load.",
         "",
     ]
 
@@ -227,8 +232,8 @@ def render(result):
         "",
         "| size | k | exact (s) | fast NumPy (s) | fast cold (s) | fast TF (s) "
         "| speed-up NumPy | speed-up TF | naive loop (s) | rel. L2 fast "
-        "| rel. L2 TF f32 |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| rel. L2 TF f32 | load (1 min) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["blur"]:
         lines.append(
@@ -237,7 +242,8 @@ def render(result):
             f"| {r['fast_tf_cpu_s']:.4f} "
             f"| {r['speedup_numpy']:.1f}× | {r['speedup_tf']:.1f}× "
             f"| {r['naive_loop_s_extrapolated']:.1f} "
-            f"| {r['rel_l2_fast_numpy']:.1e} | {r['rel_l2_fast_tf_float32']:.1e} |"
+            f"| {r['rel_l2_fast_numpy']:.1e} | {r['rel_l2_fast_tf_float32']:.1e} "
+            f"| {r['load_average_1min']:.2f} |"
         )
     if result["low_rank"]:
         lines += [

@@ -17,6 +17,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# First, before Keras: the package import keeps TensorFlow's start-up lines quiet.
+import coordgate_keras  # noqa: E402, F401, I001
+
+# isort: split
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402

@@ -19,3 +19,16 @@ def check_images(images, name="images"):
         name: str. The argument name used in error messages.
     """
     return av.float_array(images, name, value_range=IMAGE_RANGE)
+
+
+def image_layout(shape, name="images"):
+    """`(height, width)` of an images shape `(H, W)`, `(H, W, C)` or
+    `(B, H, W, C)`, else raises."""
+    shape = av.array_rank(
+        shape,
+        name,
+        (2, 3, 4),
+        "an array of shape (height, width), (height, width, channels) or "
+        "(batch, height, width, channels)",
+    )
+    return shape[:2] if len(shape) < 4 else shape[1:3]

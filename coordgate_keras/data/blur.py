@@ -33,29 +33,16 @@ infinity, and values outside `[0, 1]` are refused (scale 8-bit images by
 import numpy as np
 
 from coordgate_keras.data import _product_convolution
-from coordgate_keras.data._images import check_images
+from coordgate_keras.data._images import check_images, image_layout
 from coordgate_keras.data.psf_field import axis_weights, check_psf_field
 from coordgate_keras.utils import argument_validation as av
-
-
-def _image_layout(shape):
-    """Returns `(height, width)` for a supported images shape, else raises."""
-    if len(shape) not in (2, 3, 4) or 0 in shape:
-        raise av.invalid_value(
-            None,
-            "images",
-            "an array of shape (height, width), (height, width, channels) or "
-            "(batch, height, width, channels)",
-            f"images.shape={tuple(shape)}",
-        )
-    return tuple(shape[:2]) if len(shape) < 4 else tuple(shape[1:3])
 
 
 def _to_bchw(images, psf_field):
     """Validates `images` and returns them as float64 `(batch, channels, H, W)`."""
     check_psf_field(psf_field)
     x = np.asarray(images)
-    image_shape = _image_layout(x.shape)
+    image_shape = image_layout(x.shape)
     check_images(x)
     psf_field.check_image_shape(image_shape)
     x = x.astype(np.float64)
@@ -197,7 +184,7 @@ def blur_fast_tf(images, psf_field, rank=None):
         check_images(tf.cast(x, tf.float32).numpy())
     x = tf.cast(x, tf.float32)
     shape = x.shape
-    image_shape = _image_layout(tuple(shape)) if shape.rank is not None else (None,)
+    image_shape = image_layout(tuple(shape)) if shape.rank is not None else (None,)
     if None in image_shape:
         raise av.invalid_value(
             None,

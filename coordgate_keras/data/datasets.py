@@ -70,13 +70,12 @@ def _sharp_source(images, image_shape, num_images, seed):
     if isinstance(images, np.ndarray):
         if images.ndim == 3:
             images = images[..., None]
-        if images.ndim != 4 or 0 in images.shape:
-            raise av.invalid_value(
-                None,
-                "images",
-                "a stack of shape (num_images, height, width[, channels])",
-                f"images.shape={images.shape}",
-            )
+        av.array_rank(
+            images.shape,
+            "images",
+            (4,),
+            "a stack of shape (num_images, height, width[, channels])",
+        )
         check_images(images)
         if image_shape is not None and tuple(image_shape) != images.shape[1:3]:
             raise av.invalid_value(

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from coordgate_keras.data._images import check_images
+from coordgate_keras.data._images import check_images, image_layout
 from coordgate_keras.utils import argument_validation as av
 
 
@@ -78,14 +78,7 @@ class NoiseModel:
         """
         seed = av.seed(seed, "seed")
         x = np.asarray(images)
-        if x.ndim not in (2, 3, 4):
-            raise av.invalid_value(
-                None,
-                "images",
-                "an array of shape (height, width), (height, width, channels) or "
-                "(batch, height, width, channels)",
-                f"images.shape={x.shape}",
-            )
+        image_layout(x.shape)
         check_images(x)
         dtype = x.dtype if x.dtype == np.float32 else np.float64
         batch = x.astype(np.float64)

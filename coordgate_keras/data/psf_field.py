@@ -86,13 +86,12 @@ class PSFField:
 
     def __init__(self, psfs, image_shape=None, normalize=False):
         psfs = np.array(psfs, dtype=np.float64)
-        if psfs.ndim != 4 or psfs.shape[0] < 1 or psfs.shape[1] < 1:
-            raise av.invalid_value(
-                None,
-                "psfs",
-                "an array of shape (grid_rows, grid_cols, kernel_size, kernel_size)",
-                f"psfs.shape={psfs.shape}",
-            )
+        av.array_rank(
+            psfs.shape,
+            "psfs",
+            (4,),
+            "an array of shape (grid_rows, grid_cols, kernel_size, kernel_size)",
+        )
         if psfs.shape[2] != psfs.shape[3] or psfs.shape[2] % 2 == 0:
             raise av.invalid_value(
                 None,
@@ -300,13 +299,7 @@ class PSFField:
             A `PSFField`.
         """
         psf = np.asarray(psf, dtype=np.float64)
-        if psf.ndim != 2:
-            raise av.invalid_value(
-                None,
-                "psf",
-                "a 2D array (kernel_size, kernel_size)",
-                f"psf.shape={psf.shape}",
-            )
+        av.array_rank(psf.shape, "psf", (2,), "a 2D array (kernel_size, kernel_size)")
         grid_shape = av.shape(grid_shape, "grid_shape", rank=2)
         return cls(np.broadcast_to(psf, grid_shape + psf.shape), normalize=normalize)
 

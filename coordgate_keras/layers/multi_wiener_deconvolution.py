@@ -73,13 +73,9 @@ class MultiWienerDeconvolution(keras.layers.Layer):
         super().__init__(**kwargs)
         if psfs is not None:
             psfs = np.asarray(psfs, dtype="float32")
-            if psfs.ndim != 3 or 0 in psfs.shape:
-                raise av.invalid_value(
-                    psfs,
-                    "psfs",
-                    "an array of shape (height, width, num_psfs)",
-                    f"psfs.shape={psfs.shape}",
-                )
+            av.array_rank(
+                psfs.shape, "psfs", (3,), "an array of shape (height, width, num_psfs)"
+            )
             if num_psfs is not None and num_psfs != psfs.shape[-1]:
                 raise av.invalid_value(
                     num_psfs,

@@ -37,7 +37,7 @@ class SpatialSizeCheck(keras.layers.Layer):
 
     >>> import numpy as np
     >>> from coordgate_keras.layers import SpatialSizeCheck
-    >>> SpatialSizeCheck(4)(np.zeros((1, 8, 12, 1), "float32")).shape
+    >>> tuple(SpatialSizeCheck(4)(np.zeros((1, 8, 12, 1), "float32")).shape)
     (1, 8, 12, 1)
     """
 

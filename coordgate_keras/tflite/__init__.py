@@ -3,7 +3,8 @@
 `export_tflite` folds every CoordGate gate to a constant at the export size
 (`prepare_for_export`), converts with TFLite builtin operators only (never Flex),
 verifies the result against the Keras model in the LiteRT interpreter
-(`verify`) and writes it, with a JSON report, only when it passes.
+(`verify`) and writes it, with a JSON report, only when it passes;
+`export_bundle` writes a SavedModel and several modes together, all or nothing.
 `op_census` counts the operators of a file; `benchmark` times it.
 `export_onnx` writes the same folded copy as a verified float32 ONNX file
 (the `onnx` extra).
@@ -18,14 +19,18 @@ Example:
 5
 """
 
-from coordgate_keras.tflite._checks import QUANTIZATIONS
-from coordgate_keras.tflite.bundle import export_bundle, format_table
+from coordgate_keras.tflite.bundle import (
+    ExportRefusedError,
+    export_bundle,
+    format_table,
+)
 from coordgate_keras.tflite.calibration import simulated_inputs
 from coordgate_keras.tflite.export import (
     UnsupportedOpsError,
     convert_saved_model,
     export_saved_model,
     export_tflite,
+    write_verified,
 )
 from coordgate_keras.tflite.folding import GATE_REPRESENTATIONS, prepare_for_export
 from coordgate_keras.tflite.inspection import list_operators, op_census
@@ -38,6 +43,7 @@ from coordgate_keras.tflite.onnx_export import (
 )
 from coordgate_keras.tflite.verification import (
     DEFAULT_THRESHOLDS,
+    QUANTIZATIONS,
     VerificationError,
     sidecar_path,
     verify,
@@ -45,6 +51,7 @@ from coordgate_keras.tflite.verification import (
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "ExportRefusedError",
     "GATE_REPRESENTATIONS",
     "QUANTIZATIONS",
     "UnsupportedOpsError",
@@ -65,4 +72,5 @@ __all__ = [
     "sidecar_path",
     "simulated_inputs",
     "verify",
+    "write_verified",
 ]

@@ -7,8 +7,7 @@ is accepted in any of the usual forms and cut into batches of the export shape.
 
 import numpy as np
 
-from coordgate_keras.layers._args import positive_int
-from coordgate_keras.tflite import _checks
+from coordgate_keras.utils import argument_validation as av
 
 # Blur of the default data: a smoothly varying Gaussian PSF field, as in the
 # deblurring benchmarks, shrunk for small inputs.
@@ -42,7 +41,7 @@ def simulated_inputs(input_shape, num_samples=8, seed=0):
     """
     from coordgate_keras import data
 
-    num_samples = positive_int(num_samples, "num_samples")
+    num_samples = av.positive_int(num_samples, "num_samples")
     input_shape = tuple(input_shape)
     if len(input_shape) == 4:
         _, height, width, channels = input_shape
@@ -55,51 +54,79 @@ def simulated_inputs(input_shape, num_samples=8, seed=0):
         _, length, channels = input_shape
         blurred, _ = data.varying_blur_1d(num_samples, length, seed=seed)
     else:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            input_shape,
             "input_shape",
             "a 1D (batch, length, channels) or 2D (batch, height, width, channels) "
             "shape for simulated data; pass your own data for other inputs",
-            f"input_shape={input_shape}",
         )
     blurred = np.clip(blurred, 0.0, 1.0).astype(np.float32)
     return np.repeat(blurred, channels, axis=-1)
 
 
-def batches(data, input_shape, name):
-    """Cuts user data into float32 batches of exactly `input_shape`.
+def batches(data, input_shape, name, value_range=None):
+    """Cuts user data into float32 batches of exactly `input_shape`, checked.
 
     Accepts a NumPy array `(num_samples, *input_shape[1:])` (or one batch of
     `input_shape`), a `tf.data.Dataset` or any iterable of arrays, batched or
     not; elements that are `(inputs, targets)` tuples contribute their inputs.
     A final incomplete batch is dropped.
 
+    The data are checked before any conversion uses them: floating-point
+    (integer or boolean images must be scaled first, e.g. `x / 255`), finite,
+    and inside `value_range`, the model's declared input range.
+
+    Args:
+        data: the user data.
+        input_shape: tuple. The export shape, batch included.
+        name: str. The argument name used in error messages.
+        value_range: tuple `(low, high)` or None (not checked).
+
     Returns:
         A list of float32 arrays of shape `input_shape`; never empty.
     """
     sample_shape = tuple(input_shape[1:])
     samples = []
+    low, high = np.inf, -np.inf
     for element in _elements(data, name):
         if isinstance(element, (tuple, list)) and element:
             element = element[0]
         if isinstance(element, dict):
-            raise _checks.invalid(
-                name, "arrays or (inputs, targets) pairs", "a dict element"
+            raise av.invalid_value(
+                element, name, "arrays or (inputs, targets) pairs", "a dict element"
             )
-        array = np.asarray(element, dtype=np.float32)
+        array = av.float_array(element, name)
         if array.shape == sample_shape:
             array = array[None]
         if array.shape[1:] != sample_shape:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                element,
                 name,
                 f"samples of shape {sample_shape} (the export input shape "
                 f"{tuple(input_shape)} without its batch axis)",
                 f"an element of shape {array.shape}",
             )
-        samples.extend(array)
+        if array.size:
+            low, high = min(low, float(array.min())), max(high, float(array.max()))
+        samples.extend(array.astype(np.float32))
+    if (
+        value_range is not None
+        and samples
+        and (low < value_range[0] or high > value_range[1])
+    ):
+        raise av.invalid_value(
+            data,
+            name,
+            f"values in the model's declared input range `value_range` "
+            f"[{value_range[0]:g}, {value_range[1]:g}] (scale the data, or "
+            "declare the range the model was trained on)",
+            f"{name} with values in [{low:.6g}, {high:.6g}]",
+        )
     batch = input_shape[0]
     count = len(samples) // batch
     if count == 0:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            data,
             name,
             f"at least {batch} sample(s) of shape {sample_shape}",
             f"{len(samples)} sample(s)",
@@ -114,9 +141,10 @@ def _elements(data, name):
     if hasattr(data, "as_numpy_iterator"):
         return data.as_numpy_iterator()
     if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
-        raise _checks.invalid(
+        raise av.invalid_value(
+            data,
             name,
             "a NumPy array, a tf.data.Dataset or an iterable of arrays",
-            f"{name}={type(data).__name__}",
+            f"{name} of type {type(data).__name__}",
         )
     return data

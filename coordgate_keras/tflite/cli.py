@@ -1,22 +1,31 @@
 """`coordgate-export`: SavedModel + verified builtin-only TFLite files for one model.
 
     coordgate-export --model coordgate_unet_d2 --input-shape 1,256,256,1 \\
-        --quantization none,float16,int8 --out export/
+        --quantization float32,float16,int8 --out export/
     coordgate-export --model coordgate_unet_d2 --input-shape 1,256,256,1 \\
         --format onnx --out export/
 
 Argument parsing plus one call into `coordgate_keras.tflite.export_bundle`
 (or `export_onnx_bundle` with `--format onnx`).
+Errors go to stderr, name the command-line flag, and exit with status 1 (2 for
+malformed arguments). TensorFlow's start-up and converter chatter is hidden
+unless `--verbose` is given (or something fails).
 """
 
 import argparse
+import os
+import pathlib
 import sys
 
-from coordgate_keras.tflite._checks import QUANTIZATIONS
+from coordgate_keras.tflite import verification
 from coordgate_keras.tflite.folding import GATE_REPRESENTATIONS
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io, native_logs
 
 # "float32" is accepted for "none": the file label says float32.
 _ALIASES = {"float32": "none"}
+_LABELS = {"none": "float32"}
+PROG = "coordgate-export"
 
 
 def _shape(text):
@@ -31,20 +40,22 @@ def _shape(text):
 
 def _quantizations(text):
     modes = tuple(_ALIASES.get(q.strip(), q.strip()) for q in text.split(","))
-    unknown = [q for q in modes if q not in QUANTIZATIONS]
+    choices = verification.QUANTIZATIONS
+    unknown = [q for q in modes if q not in choices]
     if unknown:
         raise argparse.ArgumentTypeError(
             f"unknown quantization {', '.join(map(repr, unknown))}; choose from "
-            f"{', '.join(('float32',) + QUANTIZATIONS)}"
+            f"{', '.join(('float32',) + choices)}"
         )
     return modes
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="coordgate-export",
+        prog=PROG,
         description="Export a model as a SavedModel and verified, builtin-only "
-        "TFLite files (float32/float16/dynamic/int8) with JSON reports.",
+        "TFLite files (float32/float16/dynamic/int8) with JSON reports. The "
+        "files appear together or not at all.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="registered model name, e.g. coordgate_unet_d2")
@@ -56,8 +67,10 @@ def build_parser():
     parser.add_argument(
         "--input-shape",
         type=_shape,
-        help="fixed input shape with batch, e.g. 1,256,256,1 "
-        "(default: the model's static input shape)",
+        help="fixed input shape with the batch axis first, e.g. 1,256,256,1 "
+        "(default: with --model the model's reference shape, 1,256,256,1 for "
+        "images and 1,256,1 for signals; with --keras-file its static input "
+        "shape with batch 1)",
     )
     parser.add_argument(
         "--quantization",
@@ -83,12 +96,23 @@ def build_parser():
     )
     parser.add_argument(
         "--calibration-data",
-        help="int8 calibration inputs as a .npy array (num, *sample_shape) in "
-        "[0, 1] (default: simulated blurred images)",
+        help="int8 calibration inputs: a .npy file (np.save) holding a float array "
+        "(num, *sample_shape) in [0, 1] (default: simulated blurred images)",
     )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace existing files"
+    )
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="when a mode is refused, still write the modes that passed (by "
+        "default nothing is written)",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's log lines (hidden by default)",
     )
     return parser
 
@@ -102,49 +126,148 @@ def main(argv=None):
         parser.error("--format onnx writes float32 only")
     if args.format == "onnx" and args.calibration_data is not None:
         parser.error("--calibration-data applies to int8 TFLite, not to --format onnx")
+    args.quantization = args.quantization or ("none", "float16", "int8")
+    if args.verbose:
+        sys.stderr.write("".join(native_logs.dropped_lines()))
+    with native_logs.filtered_stderr(enabled=not args.verbose):
+        return _run(args)
+
+
+def _run(args):
     from coordgate_keras.tflite import bundle
 
+    flags = _Flags(args)
     if args.format == "onnx":
-        from coordgate_keras.tflite import onnx_export
-
-        try:
-            result = onnx_export.export_onnx_bundle(
-                args.model or args.keras_file,
-                args.out,
-                input_shape=args.input_shape,
-                weights=args.weights,
-                gates=args.gates,
-                overwrite=args.overwrite,
-            )
-        except (ValueError, OSError, RuntimeError, ImportError) as error:
-            print(f"coordgate-export: error: {error}", file=sys.stderr)
-            return 1
-        print(bundle.format_table(result["reports"], result["refused"]))
-        return 1 if result["refused"] else 0
-
-    representative = "simulated"
-    if args.calibration_data is not None:
-        import numpy as np
-
-        representative = np.load(args.calibration_data)
+        return _run_onnx(args, bundle)
     try:
+        representative = "simulated"
+        if args.calibration_data is not None:
+            representative = _load_array(args.calibration_data, "--calibration-data")
+        model = args.model if args.model is not None else pathlib.Path(args.keras_file)
         result = bundle.export_bundle(
-            args.model or args.keras_file,
+            model,
             args.out,
             input_shape=args.input_shape,
-            quantizations=args.quantization or ("none", "float16", "int8"),
+            quantizations=args.quantization,
             weights=args.weights,
             representative_data=representative,
             overwrite=args.overwrite,
+            partial=args.partial,
             gates=args.gates,
         )
-    except (ValueError, OSError, RuntimeError) as error:
-        print(f"coordgate-export: error: {error}", file=sys.stderr)
-        return 1
+    except atomic_io.DestinationExistsError as error:
+        return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
+    except bundle.ExportRefusedError as error:
+        print(bundle.format_table(error.reports, error.refused))
+        kept = [_LABELS.get(q, q) for q in args.quantization if q not in error.refused]
+        hint = f"--quantization {','.join(kept)}" if kept else "other modes"
+        return _fail(
+            f"{', '.join(map(repr, error.refused))} refused, so nothing was written "
+            f"to {args.out} (the files appear together or not at all). Rerun with "
+            f"{hint}, or pass --partial to write the modes that passed."
+        )
+    except FileNotFoundError as error:
+        return _fail(f"argument {flags.model_flag}: {error}")
+    except ValueError as error:
+        return _fail(flags.render(error))
+    except (OSError, RuntimeError) as error:
+        return _fail(str(error))
     print(f"SavedModel: {result['saved_model']}")
     print(bundle.format_table(result["reports"], result["refused"]))
     return 1 if result["refused"] else 0
 
 
+def _load_array(path, flag):
+    import numpy as np
+
+    if not os.path.isfile(path):
+        raise av.invalid_value(
+            path, flag, "an existing .npy file", f"{flag}={path} (no such file)"
+        )
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise av.invalid_value(
+            path,
+            flag,
+            "a NumPy .npy file written by np.save",
+            f"{flag}={path}, which could not be read as one ({error})",
+        ) from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise av.invalid_value(
+            path,
+            flag,
+            "a .npy file holding one array (not an .npz archive)",
+            f"{flag}={path}",
+        )
+    return array
+
+
+def _fail(message):
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 1
+
+
+class _Flags:
+    """Maps the library's argument names to this command's flags."""
+
+    def __init__(self, args):
+        self.model_flag = "--model" if args.model is not None else "--keras-file"
+        quantization = ",".join(_LABELS.get(q, q) for q in args.quantization)
+        self.flags = {
+            "model": (self.model_flag, args.model or args.keras_file),
+            "input_shape": ("--input-shape", _joined(args.input_shape)),
+            "in_channels": ("--input-shape", _joined(args.input_shape)),
+            "weights": ("--weights", args.weights),
+            "quantizations": ("--quantization", quantization),
+            "representative_data": ("--calibration-data", args.calibration_data),
+            "out_dir": ("--out", args.out),
+        }
+
+    def render(self, error):
+        """The message of `error`, naming the flag where it names an argument."""
+        name = getattr(error, "argument", None)
+        if name not in self.flags:
+            return str(error)
+        flag, text = self.flags[name]
+        received = error.received
+        shown = getattr(error, "received_value", None)
+        if shown is not None:
+            value = f"{flag}={text}" if text is not None else f"no {flag}"
+            received = value + received[len(shown) :]
+        elif received.startswith(f"{name} "):
+            received = flag + received[len(name) :]
+        return (
+            f"Invalid value for argument `{flag}`. Expected {error.expected}. "
+            f"Received: {received}"
+        )
+
+
+def _joined(shape):
+    return None if shape is None else ",".join(str(n) for n in shape)
+
+
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _run_onnx(args, bundle):
+    from coordgate_keras.tflite import onnx_export
+
+    model = args.model if args.model is not None else pathlib.Path(args.keras_file)
+    try:
+        result = onnx_export.export_onnx_bundle(
+            model,
+            args.out,
+            input_shape=args.input_shape,
+            weights=args.weights,
+            gates=args.gates,
+            overwrite=args.overwrite,
+        )
+    except atomic_io.DestinationExistsError as error:
+        return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
+    except (ValueError, OSError, RuntimeError, ImportError) as error:
+        return _fail(str(error))
+    print(bundle.format_table(result["reports"], result["refused"]))
+    return 1 if result["refused"] else 0

@@ -1,5 +1,6 @@
 """SavedModel and TFLite export: builtin operators only, verified, atomic."""
 
+import contextlib
 import os
 import re
 import tempfile
@@ -7,14 +8,9 @@ import tempfile
 import keras
 import numpy as np
 
-from coordgate_keras.tflite import (
-    _atomic,
-    _checks,
-    calibration,
-    folding,
-    inspection,
-    verification,
-)
+from coordgate_keras.tflite import calibration, folding, inspection, verification
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 # What the int8 calibration sees by default: simulated task images.
 DEFAULT_CALIBRATION_SAMPLES = 16
@@ -62,15 +58,14 @@ def export_saved_model(model, path, input_shape=None, overwrite=False, gates="au
     >>> export_saved_model(model, "export/sm", (1, 256, 256, 1))  # doctest: +SKIP
     'export/sm'
     """
-    path = _atomic.check_destination(path, overwrite)
+    path = atomic_io.check_destination(path, overwrite)
     if input_shape is not None:
-        input_shape = _checks.resolve_input_shape(model, input_shape)
-    with _atomic.staged_directory(path) as tmp:
+        input_shape = av.input_shape_with_batch(input_shape, model)
+    with atomic_io.atomic_directory(path, overwrite=overwrite) as tmp:
         _write_saved_model(model, tmp, input_shape, gates)
         shape = input_shape or _static_shape(model)
         if shape is not None:
             _check_saved_model(model, tmp, shape)
-        _atomic.commit_directory(tmp, path)
     return path
 
 
@@ -127,7 +122,9 @@ def export_tflite(
         model_name: str or None. Name recorded in the report (default
             `model.name`).
         weights_tag: str or None. Weights tag recorded in the report.
-        value_range: tuple. Input value range, recorded in the report.
+        value_range: tuple `(low, high)`, `low < high`. The range of the
+            model's input values, recorded in the report; calibration and
+            verification data must lie in it.
         overwrite: bool. Replace an existing file (and its report).
         gates: str. How CoordGate gates are stored (`prepare_for_export`):
             `"auto"` (a compact exact form, such as a row and a column term,
@@ -138,6 +135,9 @@ def export_tflite(
         The verification report (a dict, also written as the JSON sidecar).
 
     Raises:
+        ValueError: an invalid argument, such as calibration data that is not
+            float, not finite or outside `value_range`, or unknown
+            `thresholds` keys (checked before the conversion).
         FileExistsError: `path` or its report exists and `overwrite` is False.
         UnsupportedOpsError: the model needs non-builtin operators.
         VerificationError: the converted model is not within `thresholds`.
@@ -150,21 +150,25 @@ def export_tflite(
     >>> report = export_tflite(model, "cg_unet_int8.tflite", (1, 256, 256, 1),
     ...                        quantization="int8")  # doctest: +SKIP
     """
-    quantization = _checks.check_quantization(quantization)
-    input_shape = _checks.resolve_input_shape(model, input_shape)
+    quantization = verification.check_quantization(quantization)
+    input_shape = av.input_shape_with_batch(input_shape, model)
     path = os.fspath(path)
     if not path.endswith(".tflite"):
-        raise _checks.invalid(
-            "path", "a file name ending in '.tflite'", f"path={path!r}"
-        )
-    _atomic.check_destination(path, overwrite)
-    _atomic.check_destination(verification.sidecar_path(path), overwrite)
-    calibration_batches = _calibration_batches(
-        quantization, representative_data, input_shape, num_calibration_samples
+        raise av.invalid_value(path, "path", "a file name ending in '.tflite'")
+    atomic_io.check_destination(path, overwrite)
+    atomic_io.check_destination(verification.sidecar_path(path), overwrite)
+    thresholds = verification.check_thresholds(thresholds, quantization)
+    value_range = verification.check_value_range(value_range)
+    calibration_batches = calibration_batches_for(
+        quantization,
+        representative_data,
+        input_shape,
+        num_calibration_samples,
+        value_range,
     )
     # Fail on bad verification data before the (slow) conversion.
     if not (isinstance(verify_data, str) and verify_data == "simulated"):
-        calibration.batches(verify_data, input_shape, "verify_data")
+        calibration.batches(verify_data, input_shape, "verify_data", value_range)
 
     name = model_name or model.name
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,7 +177,7 @@ def export_tflite(
         content = convert_saved_model(
             saved_model, quantization, calibration_batches, model_name=name
         )
-    return _write_verified(
+    return write_verified(
         model,
         path,
         content,
@@ -209,7 +213,7 @@ def convert_saved_model(
     """
     import tensorflow as tf
 
-    quantization = _checks.check_quantization(quantization)
+    quantization = verification.check_quantization(quantization)
     converter = tf.lite.TFLiteConverter.from_saved_model(os.fspath(saved_model_dir))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization != "none":
@@ -241,47 +245,85 @@ def convert_saved_model(
     return content
 
 
-def _write_verified(
+def write_verified(
     model,
     path,
     content,
     quantization,
-    verify_data,
-    thresholds,
-    model_name,
-    weights_tag,
-    value_range,
+    verify_data="simulated",
+    thresholds=None,
+    model_name=None,
+    weights_tag=None,
+    value_range=verification.DEFAULT_VALUE_RANGE,
+    overwrite=True,
 ):
-    """Writes `content` beside `path`, verifies it, then moves it into place."""
-    with _atomic.staged_file(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(content)
-        report = verification.build_report(
-            model,
-            tmp,
-            data=verify_data,
-            thresholds=thresholds,
-            quantization=quantization,
-            model_name=model_name,
-            weights_tag=weights_tag,
-            value_range=value_range,
-            file_name=os.path.basename(path),
-        )
-        result = report["verification"]
-        if not result["passed"]:
-            raise verification.VerificationError(
-                f"The {quantization!r} TFLite export of `{model_name}` does not "
-                f"match the Keras model: max abs error {result['max_abs_error']:.3g}, "
-                f"PSNR {result['psnr_db']:.2f} dB (thresholds "
-                f"{result['thresholds']}). Nothing was written to {path}.",
-                report,
+    """Writes TFLite bytes to `path` only if they pass verification.
+
+    `content` goes to a temporary file beside `path`, is verified against
+    `model` (`verify`), and is moved into place only when it passes; then its
+    JSON report is written beside it. The last step of `export_tflite`, for
+    callers that convert once and write elsewhere (`export_bundle`).
+
+    Returns:
+        The verification report.
+
+    Raises:
+        VerificationError: the file does not pass; nothing is written.
+    """
+    model_name = model_name or model.name
+    # A signal after the file is verified waits until its report is written too.
+    with contextlib.ExitStack() as hold_signals:
+        with atomic_io.atomic_file(path, overwrite=overwrite) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(content)
+            report = verification.build_report(
+                model,
+                tmp,
+                data=verify_data,
+                thresholds=thresholds,
+                quantization=quantization,
+                model_name=model_name,
+                weights_tag=weights_tag,
+                value_range=value_range,
+                file_name=os.path.basename(path),
             )
-        _atomic.commit_file(tmp, path)
-    verification.write_report(verification.sidecar_path(path), report)
+            result = report["verification"]
+            if not result["passed"]:
+                raise verification.VerificationError(
+                    f"The {quantization!r} TFLite export of `{model_name}` does not "
+                    "match the Keras model: max abs error "
+                    f"{result['max_abs_error']:.3g}, PSNR {result['psnr_db']:.2f} dB "
+                    f"(thresholds {result['thresholds']}). Nothing was written to "
+                    f"{path}.",
+                    report,
+                )
+            hold_signals.enter_context(atomic_io.signals_deferred())
+        verification.write_report(
+            verification.sidecar_path(path), report, overwrite=overwrite
+        )
     return report
 
 
-def _calibration_batches(quantization, data, input_shape, num_samples):
+def calibration_batches_for(
+    quantization,
+    data,
+    input_shape,
+    num_samples=DEFAULT_CALIBRATION_SAMPLES,
+    value_range=verification.DEFAULT_VALUE_RANGE,
+):
+    """The int8 calibration batches (None for other modes), checked.
+
+    Args:
+        quantization: str. Only `"int8"` needs calibration data.
+        data: `"simulated"` or user data (see `export_tflite`'s
+            `representative_data`).
+        input_shape: tuple. The export shape, batch included.
+        num_samples: int. Number of simulated samples.
+        value_range: tuple. The declared input range; user data must lie in it.
+
+    Returns:
+        A list of float32 arrays of `input_shape`, or None.
+    """
     if quantization != "int8":
         return None
     if data is None:
@@ -291,16 +333,16 @@ def _calibration_batches(quantization, data, input_shape, num_samples):
             raise _missing_calibration_data(data)
         samples = calibration.simulated_inputs(input_shape, num_samples, seed=0)
         return calibration.batches(samples, input_shape, "representative_data")
-    return calibration.batches(data, input_shape, "representative_data")
+    return calibration.batches(data, input_shape, "representative_data", value_range)
 
 
 def _missing_calibration_data(data):
-    return _checks.invalid(
+    return av.invalid_value(
+        data,
         "representative_data",
         "calibration inputs for quantization='int8': 'simulated' (blurred images "
         "of the deblurring task), an array, a tf.data.Dataset or an iterable of "
         "arrays",
-        f"representative_data={data!r}",
     )
 
 

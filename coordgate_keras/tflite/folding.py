@@ -97,15 +97,10 @@ def prepare_for_export(model, input_shape, gates="auto"):
     >>> prepare_for_export(model, (1, 32, 32, 1)).input_shape
     (1, 32, 32, 1)
     """
-    from coordgate_keras.tflite import _checks
+    from coordgate_keras.utils import argument_validation as av
 
-    if gates not in GATE_REPRESENTATIONS:
-        raise _checks.invalid(
-            "gates",
-            "one of " + ", ".join(repr(g) for g in GATE_REPRESENTATIONS),
-            f"gates={gates!r}",
-        )
-    input_shape = _checks.resolve_input_shape(model, input_shape)
+    av.choice(gates, "gates", GATE_REPRESENTATIONS)
+    input_shape = av.input_shape_with_batch(input_shape, model)
     inputs = keras.Input(batch_shape=input_shape, name=_input_name(model))
     if isinstance(model, keras.Sequential) or _is_functional(model):
         return keras.models.clone_model(

@@ -5,8 +5,7 @@ import time
 
 import numpy as np
 
-from coordgate_keras.layers._args import positive_int
-from coordgate_keras.tflite import _checks
+from coordgate_keras.utils import argument_validation as av
 
 
 def benchmark(tflite_path, threads=1, runs=50, warmup=5, seed=0):
@@ -41,10 +40,9 @@ def benchmark(tflite_path, threads=1, runs=50, warmup=5, seed=0):
 
     from coordgate_keras.tflite.verification import quantize_input
 
-    positive_int(threads, "threads")
-    positive_int(runs, "runs")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise _checks.invalid("warmup", "a non-negative integer", f"warmup={warmup!r}")
+    threads = av.positive_int(threads, "threads")
+    runs = av.positive_int(runs, "runs")
+    warmup = av.non_negative_int(warmup, "warmup")
     paths = list(tflite_path) if isinstance(tflite_path, (list, tuple)) else None
     interpreters = []
     for path in paths if paths is not None else [tflite_path]:

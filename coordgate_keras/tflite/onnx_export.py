@@ -27,7 +27,9 @@ import warnings
 import keras
 import numpy as np
 
-from coordgate_keras.tflite import _atomic, _checks, calibration, folding, verification
+from coordgate_keras.tflite import calibration, folding, verification
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 # float32 ONNX must match Keras as closely as float32 TFLite.
 DEFAULT_ONNX_THRESHOLDS = {"max_abs_error": 1e-4}
@@ -92,23 +94,23 @@ def export_onnx(
     True
     """
     _require_onnx()
-    input_shape = _checks.resolve_input_shape(model, input_shape)
+    input_shape = av.input_shape_with_batch(input_shape, model)
     path = os.fspath(path)
     if not path.endswith(".onnx"):
-        raise _checks.invalid("path", "a file name ending in '.onnx'", f"path={path!r}")
+        raise av.invalid_value(path, "path", "a file name ending in '.onnx'")
     if opset is not None and (
         isinstance(opset, bool) or not isinstance(opset, int) or opset < 1
     ):
-        raise _checks.invalid("opset", "a positive integer or None", f"opset={opset!r}")
-    _atomic.check_destination(path, overwrite)
-    _atomic.check_destination(sidecar_path(path), overwrite)
+        raise av.invalid_value(opset, "opset", "a positive integer or None")
+    atomic_io.check_destination(path, overwrite)
+    atomic_io.check_destination(sidecar_path(path), overwrite)
     # Fail on bad arguments before the (slow) conversion.
     if not (isinstance(verify_data, str) and verify_data == "simulated"):
         calibration.batches(verify_data, input_shape, "verify_data")
     folded = folding.prepare_for_export(model, input_shape, gates=gates)
 
     name = model_name or model.name
-    with _atomic.staged_file(path) as tmp:
+    with atomic_io.atomic_file(path, overwrite=overwrite) as tmp:
         _convert(folded, tmp, input_shape, opset)
         report = build_onnx_report(
             model,
@@ -129,7 +131,6 @@ def export_onnx(
                 f"Nothing was written to {path}.",
                 report,
             )
-        _atomic.commit_file(tmp, path)
     verification.write_report(sidecar_path(path), report)
     return report
 
@@ -157,7 +158,7 @@ def export_onnx_bundle(
 
     _require_onnx()
     model, weights_tag = bundle.resolve_model(model, input_shape, weights)
-    input_shape = _checks.resolve_input_shape(model, input_shape)
+    input_shape = av.input_shape_with_batch(input_shape, model)
     stem = f"{model.name}_{'x'.join(str(n) for n in input_shape[1:-1])}"
     path = os.path.join(os.fspath(out_dir), f"{stem}_float32.onnx")
     try:
@@ -268,7 +269,8 @@ def build_onnx_report(
     session = onnx_session(onnx_path)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) != 1:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            onnx_path,
             "onnx_path",
             "a model with one input and one output",
             f"{len(inputs)} inputs and {len(outputs)} outputs",

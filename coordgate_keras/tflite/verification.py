@@ -15,7 +15,9 @@ import os
 import keras
 import numpy as np
 
-from coordgate_keras.tflite import _atomic, _checks, calibration, inspection
+from coordgate_keras.tflite import calibration, inspection
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 # Acceptance thresholds of `export_tflite`, per quantization mode. float32 must
 # match Keras to 1e-4 (absolute). The PSNR floors come from measurement on
@@ -36,6 +38,12 @@ DEFAULT_THRESHOLDS = {
     "dynamic": {"min_psnr": 40.0},
     "int8": {"min_psnr": 25.0},
 }
+
+# The export modes (`export_tflite(quantization=...)`).
+QUANTIZATIONS = tuple(DEFAULT_THRESHOLDS)
+
+# The keys a `thresholds` dict may hold.
+THRESHOLD_KEYS = ("max_abs_error", "min_psnr")
 
 # Inputs are images (or signals) with values in this range.
 DEFAULT_VALUE_RANGE = (0.0, 1.0)
@@ -150,14 +158,15 @@ def verify(
         seed: int. Seed of the simulated samples.
         thresholds: dict or None. `{"max_abs_error": float}` and/or
             `{"min_psnr": float}`; None uses `DEFAULT_THRESHOLDS` of the file's
-            quantization mode.
+            quantization mode. Other keys, or an empty dict, are an error.
         quantization: str or None. The mode the file was made with; None
             infers it from the file.
         model_name: str or None. Recorded in the report; defaults to
             `keras_model.name`.
         weights_tag: str or None. Recorded in the report (None: the weights
             are not a published tag, e.g. random initialisation).
-        value_range: tuple. Range of the input values, recorded in the report.
+        value_range: tuple `(low, high)`. Range of the input values, recorded in
+            the report; user `data` must lie in it.
         write_sidecar: bool. Write the JSON report beside the file.
 
     Returns:
@@ -204,7 +213,8 @@ def build_report(
     """`verify` without writing anything (`file_name` names the final file)."""
     details = io_details(tflite_path)
     if len(details["inputs"]) != 1 or len(details["outputs"]) != 1:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            tflite_path,
             "tflite_path",
             "a model with one input and one output",
             f"{len(details['inputs'])} inputs and {len(details['outputs'])} outputs",
@@ -213,17 +223,15 @@ def build_report(
     census = inspection.op_census(tflite_path)
     if quantization is None:
         quantization = infer_quantization(tflite_path)
-    _checks.check_quantization(quantization)
-    thresholds = dict(
-        DEFAULT_THRESHOLDS[quantization] if thresholds is None else thresholds
-    )
+    thresholds = check_thresholds(thresholds, quantization)
+    value_range = check_value_range(value_range)
 
     if isinstance(data, str) and data == "simulated":
         samples = calibration.simulated_inputs(input_shape, num_samples, seed=seed)
         batches = calibration.batches(samples, input_shape, "data")
         source = f"simulated (coordgate_keras.data, seed={seed})"
     else:
-        batches = calibration.batches(data, input_shape, "data")
+        batches = calibration.batches(data, input_shape, "data", value_range)
         source = "user data"
     reference = [
         keras.ops.convert_to_numpy(keras_model(b, training=False)) for b in batches
@@ -265,9 +273,58 @@ def build_report(
     }
 
 
-def write_report(path, report):
+def write_report(path, report, overwrite=True):
     """Writes a verification report as JSON, atomically (`inf` PSNR as null)."""
-    _atomic.write_json(path, _finite(report))
+    atomic_io.atomic_write_json(path, _finite(report), overwrite=overwrite)
+
+
+def check_thresholds(thresholds, quantization):
+    """The acceptance thresholds to apply, checked.
+
+    Args:
+        thresholds: dict or None. None gives `DEFAULT_THRESHOLDS[quantization]`;
+            a dict must hold at least one of `THRESHOLD_KEYS` and nothing else
+            (a misspelt key would otherwise check nothing).
+        quantization: str. One of the export modes.
+
+    Returns:
+        A new dict of floats.
+    """
+    quantization = check_quantization(quantization)
+    if thresholds is None:
+        return dict(DEFAULT_THRESHOLDS[quantization])
+    valid = ", ".join(f"'{k}'" for k in THRESHOLD_KEYS)
+    if not isinstance(thresholds, dict) or not thresholds:
+        raise av.invalid_value(
+            thresholds, "thresholds", f"None or a dict with one or both of {valid}"
+        )
+    unknown = [k for k in thresholds if k not in THRESHOLD_KEYS]
+    if unknown:
+        raise av.invalid_value(
+            thresholds,
+            "thresholds",
+            f"only the keys {valid}; unknown: " + ", ".join(repr(k) for k in unknown),
+        )
+    checked = {}
+    if "max_abs_error" in thresholds:
+        checked["max_abs_error"] = av.number(
+            thresholds["max_abs_error"], "thresholds['max_abs_error']", minimum=0.0
+        )
+    if "min_psnr" in thresholds:
+        checked["min_psnr"] = av.number(
+            thresholds["min_psnr"], "thresholds['min_psnr']"
+        )
+    return checked
+
+
+def check_quantization(quantization, name="quantization"):
+    """One of `QUANTIZATIONS`, else a Keras-style `ValueError`."""
+    return av.choice(quantization, name, QUANTIZATIONS)
+
+
+def check_value_range(value_range):
+    """A declared input range `(low, high)` with `low < high`, as floats."""
+    return av.number_range(value_range, "value_range", strict=True)
 
 
 def infer_quantization(tflite_path):

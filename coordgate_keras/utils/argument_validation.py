@@ -34,8 +34,9 @@ def invalid_value(value, name, expected, received=None):
             (e.g. `"images.shape=(3, 4)"` for a large array).
 
     Returns:
-        A `ValueError` with attributes `argument` (= `name`), `expected` and
-        `received`.
+        A `ValueError` with attributes `argument` (= `name`), `expected`,
+        `received` and `received_value` (the `name=value` text that `received`
+        starts with, or None).
 
     Example:
 
@@ -43,13 +44,16 @@ def invalid_value(value, name, expected, received=None):
     >>> str(av.invalid_value(0, "depth", "a positive integer"))
     'Invalid value for argument `depth`. Expected a positive integer. Received: depth=0'
     """
+    shown = f"{name}={_plain(value)!r}"
     if received is None:
-        received = f"{name}={_plain(value)!r}"
+        received = shown
     error = ValueError(
         f"Invalid value for argument `{name}`. Expected {expected}. "
         f"Received: {received}"
     )
     error.argument, error.expected, error.received = name, expected, received
+    # How `received` names the value, for tools that show it their own way.
+    error.received_value = shown if received.startswith(shown) else None
     return error
 
 
@@ -422,6 +426,24 @@ def float_array(value, name, value_range=None):
                 f"{name} with values in [{lo:.6g}, {hi:.6g}]",
             )
     return array
+
+
+def array_rank(shape, name, ranks, expected):
+    """Raises unless an array `shape` has one of `ranks` axes, none empty.
+
+    Args:
+        shape: the array's shape.
+        name: str. The argument name.
+        ranks: tuple of ints. The allowed numbers of axes.
+        expected: str. The shape in words, e.g. `"an array of shape (H, W)"`.
+
+    Returns:
+        The shape as a tuple.
+    """
+    shape = tuple(shape)
+    if len(shape) not in ranks or 0 in shape:
+        raise invalid_value(None, name, expected, f"{name}.shape={shape}")
+    return shape
 
 
 def float_dtype(dtype, name):

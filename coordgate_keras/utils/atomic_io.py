@@ -123,14 +123,11 @@ def atomic_file(path, overwrite=True, mode=0o644):
     >>> with atomic_file(path) as tmp:
     ...     with open(tmp, "w") as f:
     ...         _ = f.write("done")
-    >>> open(path).read()
+    >>> with open(path) as f:
+    ...     f.read()
     'done'
     """
-    path = check_destination(path, overwrite)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    remove_stale_temporaries(directory)
-    tmp = temporary_path(path)
+    path, tmp = _stage(path, overwrite)
     with _cleanup_on_sigterm():
         try:
             yield tmp
@@ -181,7 +178,8 @@ def atomic_write_json(path, payload, overwrite=True, indent=2):
     >>> from coordgate_keras.utils.atomic_io import atomic_write_json
     >>> path = os.path.join(tempfile.mkdtemp(), "m.json")
     >>> atomic_write_json(path, {"epoch": 3})
-    >>> json.load(open(path))
+    >>> with open(path) as f:
+    ...     json.load(f)
     {'epoch': 3}
     """
     text = json.dumps(payload, indent=indent) + "\n"
@@ -214,11 +212,7 @@ def atomic_directory(path, overwrite=False):
     >>> os.listdir(target)
     ['weights.txt']
     """
-    path = check_destination(path, overwrite)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    remove_stale_temporaries(parent)
-    tmp = temporary_path(path)
+    path, tmp = _stage(path, overwrite)
     with _cleanup_on_sigterm():
         try:
             os.mkdir(tmp)
@@ -328,6 +322,15 @@ def signals_deferred():
 
 
 # === Machinery ===
+
+
+def _stage(path, overwrite):
+    """Checks `path`, prepares its folder, returns `(path, temporary name)`."""
+    path = check_destination(path, overwrite)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    remove_stale_temporaries(parent)
+    return path, temporary_path(path)
 
 
 @contextlib.contextmanager

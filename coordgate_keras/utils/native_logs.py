@@ -29,6 +29,9 @@ _KNOWN_NOISE = (
     "Unable to register cuFFT factory",
     "Unable to register cuBLAS factory",
     "computation placer already registered",
+    # LiteRT and the TFLite converter print these without a header.
+    "INFO: Created TensorFlow Lite XNNPACK delegate",
+    "fully_quantize: ",
 )
 _dropped = []
 
@@ -46,6 +49,8 @@ def is_noise(line):
     """Whether a captured stderr line is start-up chatter (dropped by default)."""
     match = _HEADER.match(line)
     if match is not None and match["severity"] in "IW":
+        return True
+    if line.startswith("INFO: "):  # LiteRT's info severity.
         return True
     return any(text in line for text in _KNOWN_NOISE)
 

@@ -265,7 +265,7 @@ def test_argument_messages(tmp_path):
     with pytest.raises(
         ValueError,
         match=r"Invalid value for argument `verify_data`\. Expected a NumPy array, a "
-        r"tf\.data\.Dataset or an iterable of arrays\. Received: verify_data=int",
+        r"tf\.data\.Dataset or an iterable of arrays\. Received: verify_data of type int",
     ):
         export_tflite(_small_model(), tmp_path / "m.tflite", SHAPE, verify_data=3)
     with pytest.raises(
