@@ -31,7 +31,8 @@ How a gate is stored (`gates=`):
   - "map" gates are a coarse map interpolated bilinearly with corners
     aligned: the map `(m, m, C)` is stored and resized in the graph (one
     RESIZE_BILINEAR with `align_corners`).
-  Gates without such a form (a hidden activation) are refused by name.
+  With `gates="compact"`, a gate without such a form (a hidden activation)
+  is refused by name.
 - `"auto"` (default): `"compact"` for gates that have it and a ReLU or linear
   gate activation (no extra full-size activation op), `"constant"` for the
   others and for gates no larger stored whole (2 x 2 and below).
@@ -54,7 +55,7 @@ from coordgate_keras.layers import CoordGate
 GATE_REPRESENTATIONS = ("auto", "compact", "constant")
 
 # Name of the input-dependent zero that keeps a compact gate from being
-# constant-folded to full size (see `_FoldedGate._dynamic_zero`).
+# constant-folded to full size (see `_dynamic_zero`).
 DYNAMIC_ZERO_NAME = "coordgate_dynamic_zero"
 
 # Largest |P - (R + C)| accepted as round-off, relative to max |P|.
