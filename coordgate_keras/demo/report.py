@@ -99,7 +99,7 @@ def draw(path, sharp, blurred, outputs, names, rows, gain, gates, field, title="
     ax = fig.add_subplot(grid[2, 0:2])
     limit = float(np.abs(gain).max()) or 1.0
     handle = ax.imshow(gain, cmap="RdBu", vmin=-limit, vmax=limit)
-    ax.set_title(f"PSNR gain of {gated} over {plain} per field tile (dB)", fontsize=10)
+    ax.set_title(f"PSNR gain per field tile (dB)\n{gated} minus {plain}", fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
     for (r, c), value in np.ndenumerate(gain):
