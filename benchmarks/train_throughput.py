@@ -139,8 +139,8 @@ def main():
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="1 warm-up and 1 timed step; the device-simulator row in the first "
-        "precision only (a 256x256 batch-16 step takes about a minute on 2 cores)",
+        help="1 warm-up and 1 timed step (a 256x256 batch-16 step takes one to "
+        "several minutes on 2 shared cores)",
     )
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--cache-dir", default=None)
@@ -197,6 +197,7 @@ def main():
         base.replace(train_images=64), 4 if args.quick else 16, cache_dir
     )
     print(json.dumps({"host_simulator_pairs_per_second": round(host, 2)}), flush=True)
+    env["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     write(args, env, rows, host)
 
 
@@ -214,7 +215,9 @@ def write(args, env, rows, host):
         f"`{env['command']}` (Keras {env['keras']}); {args.size}x{args.size}x1, "
         f"batch {args.batch}, median of {args.runs} `train_on_batch` steps after "
         f"{args.warmup} warm-up; {env['cpu']}, {env['cores']} usable cores, load "
-        f"average at start {env['load_average_at_start']} (shared machine).",
+        f"average {env['load_average_at_start']} at start and "
+        f"{env['load_average_at_end']} at the end (shared machine: with one "
+        "timed step and a changing load, compare rows with care).",
         "",
         "| model | params | fwd GMAC/img | precision | XLA | step | img/s |"
         + (" MFU |" if mfu else ""),
