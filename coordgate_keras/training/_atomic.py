@@ -1,45 +1,36 @@
-"""Atomic file writes for the trainer's outputs.
+"""The trainer's atomic writes, on the package-wide `utils.atomic_io`.
 
-A private helper until the package-wide atomic-write module lands: the data are
-written to a temporary file next to the destination, flushed, then renamed onto
-it (`os.replace`), so a killed run never leaves a half-written file.
+Only what `atomic_io` cannot do by itself lives here: Keras refuses to save to
+a name without its `.keras` / `.weights.h5` suffix, so the model is written to
+a suffixed name inside `atomic_file`'s temporary, then renamed onto it.
 """
 
 import contextlib
-import json
 import os
-import tempfile
+
+from coordgate_keras.utils import atomic_io
 
 
 @contextlib.contextmanager
 def staged_path(path):
-    """Yields a temporary path next to `path` (same suffix); on success it
-    replaces `path`, on error it is removed."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    base = os.path.basename(path)
-    # Keep the full name as suffix: Keras checks `.keras` / `.weights.h5`.
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{base}", dir=directory)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+    """Yields a temporary path ending in `path`'s name; on success it replaces
+    `path`, on error (or a kill) nothing is left at `path`."""
+    with atomic_io.atomic_file(path) as tmp:
+        named = f"{tmp}-{os.path.basename(os.fspath(path))}"
+        try:
+            yield named
+            os.replace(named, tmp)
+        finally:
+            if os.path.lexists(named):
+                os.unlink(named)
 
 
 def write_text(path, text):
-    with staged_path(path) as tmp:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+    atomic_io.atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path, obj):
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    atomic_io.atomic_write_json(path, obj)
 
 
 def save_model(model, path):

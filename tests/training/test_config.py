@@ -167,11 +167,11 @@ def test_unknown_key_names_key_and_valid_keys(tmp_path):
         ),
         (
             {"learning_rate": 0.0},
-            r"Invalid value for argument `learning_rate`. Expected a positive finite number. Received: learning_rate=0.0",
+            r"Invalid value for argument `learning_rate`. Expected a positive number. Received: learning_rate=0.0",
         ),
         (
             {"weight_decay": -1e-4},
-            r"Invalid value for argument `weight_decay`. Expected a non-negative finite number",
+            r"Invalid value for argument `weight_decay`. Expected a non-negative number",
         ),
         (
             {"optimizer": "sgd"},
