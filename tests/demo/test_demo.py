@@ -22,6 +22,7 @@ def _psnr(a, b):
     return 10 * np.log10(1 / mse)
 
 
+@pytest.mark.slow
 def test_demo_pipeline_writes_a_consistent_report(tmp_path):
     out = tmp_path / "demo"
     report = run_demo(
