@@ -19,10 +19,10 @@ exec > >(tee -a "$LOG") 2>&1
 
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1
-# Seeds of one architecture compile to the same program: reuse it.
 # The publishing parent process must not hold 75 % of the GPU while its
 # children train (seen: cuFFT plan failures, out-of-memory).
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
+# Seeds of one architecture compile to the same program: reuse it.
 export JAX_COMPILATION_CACHE_DIR=/tmp/jax_cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 export COORDGATE_KERAS_CACHE=/tmp/cg_cache
