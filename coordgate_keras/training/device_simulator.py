@@ -63,7 +63,7 @@ class DeviceSimulator(keras.layers.Layer):
     >>> from coordgate_keras.training import DeviceSimulator
     >>> field = data.gaussian_psf_field(grid_shape=(4, 4), kernel_size=9)
     >>> sim = DeviceSimulator(field, (32, 32))
-    >>> sim(np.ones((2, 32, 32, 1), "float32"), training=True).shape
+    >>> tuple(sim(np.ones((2, 32, 32, 1), "float32"), training=True).shape)
     (2, 32, 32, 1)
     """
 
