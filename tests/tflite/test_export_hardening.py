@@ -222,3 +222,20 @@ def test_value_range_must_be_a_range(tmp_path):
     with pytest.raises(ValueError, match="Received: verify_data with values in"):
         export_tflite(_small_model(), tmp_path / "m.tflite", SHAPE, verify_data=data)
     assert os.listdir(tmp_path) == []
+
+
+# === Defect 8: a U-Net built for any size, exported at a wrong one ===
+
+
+def test_exporting_an_any_size_unet_at_a_wrong_size_names_the_valid_ones(tmp_path):
+    from coordgate_keras.zoo import create_model
+
+    model = create_model("unet_d2", base_filters=4)
+    with pytest.raises(ValueError) as info:
+        export_tflite(model, tmp_path / "m.tflite", (1, 31, 31, 1))
+    assert (
+        "Invalid input shape for `unet_d2_size_check`. Expected spatial sizes "
+        "divisible by 4 (2**depth for depth=2); nearest valid sizes: 31 -> 28 or 32. "
+        "Received: input_shape=(1, 31, 31, 1)"
+    ) in str(info.value)
+    assert os.listdir(tmp_path) == []
