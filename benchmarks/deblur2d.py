@@ -107,13 +107,10 @@ def environment():
 
 
 def psf_field(psf):
-    from coordgate_keras import data
+    """The `PSFField` of a config's `psf` spec, as `train()` builds it."""
+    from coordgate_keras import training
 
-    kwargs = {k: v for k, v in psf.items() if k != "kind"}
-    kwargs["grid_shape"] = tuple(kwargs["grid_shape"])
-    if psf["kind"] == "zernike":
-        return data.zernike_psf_field(**kwargs)
-    return data.gaussian_psf_field(**kwargs)
+    return training.psf_field(training.TrainConfig(psf=psf))
 
 
 def eval_set(scale):
@@ -136,13 +133,10 @@ def psnr(a, b, axis=None):
 
 
 def tile_psnr(pred, sharp, grid):
-    """PSNR of each of `grid x grid` tiles, over the whole eval set."""
-    n, h, w = sharp.shape[:3]
-    th, tw = h // grid, w // grid
-    err = (pred[..., 0] - sharp[..., 0]).astype("float64") ** 2
-    err = err[:, : th * grid, : tw * grid].reshape(n, grid, th, grid, tw)
-    mse = err.mean(axis=(0, 2, 4))
-    return (10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))).round(3).tolist()
+    """PSNR of each of `grid x grid` tiles, over the whole eval set (a list)."""
+    from coordgate_keras.demo.report import tile_psnr as tiles
+
+    return tiles(pred, sharp, (grid, grid)).round(3).tolist()
 
 
 def worst_corner(field, size):
@@ -194,10 +188,8 @@ def run_list(scale, seeds, ablations=True):
 
 def train_run(run, scale, workdir):
     """Trains one run with the library; returns (model, training metrics)."""
-    import keras
 
     from coordgate_keras import training
-    from coordgate_keras.zoo import create_model
 
     model_kwargs = {"residual": True}
     if scale["base_filters"] is not None and run["model"] != "multiwienernet":
@@ -221,16 +213,9 @@ def train_run(run, scale, workdir):
         checkpoint_every=scale["steps"],
     )
     metrics = training.train(config, workdir, verbose=0)
-    trained = keras.saving.load_model(
-        os.path.join(workdir, "final.keras"), compile=False
-    )
     # Scored in float32 whatever the training precision, like a user's model.
-    model = create_model(
-        run["model"],
-        input_shape=(scale["image_size"], scale["image_size"], 1),
-        **model_kwargs,
-    )
-    model.set_weights(trained.get_weights())
+    size = scale["image_size"]
+    model = training.load_trained(workdir, input_shape=(size, size, 1))
     return model, metrics, config.to_dict()
 
 

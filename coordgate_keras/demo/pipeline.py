@@ -214,7 +214,6 @@ def _model(name, options, recipe, verbose):
 
     if not options.from_scratch and not options.finetune:
         return zoo.create_model(name, weights=options.tag)
-    import keras
 
     from coordgate_keras import training
 
@@ -242,12 +241,7 @@ def _model(name, options, recipe, verbose):
     workdir = os.path.join(options.out_dir, "train", name)
     _say(f"      training {name}: {steps} steps in {workdir}", verbose)
     training.train(config.replace(**changes), workdir, verbose=2 if verbose else 0)
-    trained = keras.saving.load_model(
-        os.path.join(workdir, "final.keras"), compile=False
-    )
-    model = zoo.create_model(name, **entry.builder_kwargs)
-    model.set_weights(trained.get_weights())
-    return model
+    return training.load_trained(workdir)
 
 
 def _recipe_field(recipe):

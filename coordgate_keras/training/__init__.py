@@ -21,6 +21,7 @@ from coordgate_keras.training.train import (
     evaluate,
     format_metrics,
     heldout_data,
+    load_trained,
     train,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "heldout_data",
     "list_recipes",
     "load_config",
+    "load_trained",
     "noise_model",
     "psf_field",
     "publish_weights",

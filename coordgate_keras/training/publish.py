@@ -10,8 +10,7 @@ import keras
 def publish_weights(workdir, tag, out_dir):
     """Writes `<model>_<tag>.weights.h5` and `<model>_<tag>.json` from a workdir.
 
-    The network of `final.keras` is rebuilt in float32 with the recipe's
-    builder arguments, its weights copied, and re-scored on the recipe's
+    The network is rebuilt in float32 (`load_trained`) and re-scored on the recipe's
     held-out set in float32 (training may have run in mixed precision), so the
     sidecar's metrics are what a user who loads the weights gets.
 
@@ -25,8 +24,8 @@ def publish_weights(workdir, tag, out_dir):
         The sidecar dict (also written as JSON).
     """
     from coordgate_keras.training import config as config_lib
-    from coordgate_keras.training.train import evaluate, heldout_data
-    from coordgate_keras.zoo import _weights, create_model
+    from coordgate_keras.training.train import evaluate, heldout_data, load_trained
+    from coordgate_keras.zoo import _weights
 
     cfg = config_lib.TrainConfig.from_file(os.path.join(workdir, "config.json"))
     with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as f:
@@ -36,16 +35,9 @@ def publish_weights(workdir, tag, out_dir):
             f"Invalid value for argument `workdir`. Expected a finished run. "
             f"Received: workdir={workdir!r} with metrics {trained}"
         )
-    final = keras.saving.load_model(os.path.join(workdir, "final.keras"), compile=False)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
-        model = create_model(cfg.model, **cfg.model_kwargs)
-        model.set_weights(final.get_weights())
-        blurred, sharp = heldout_data(cfg)
-        scores = evaluate(model, blurred, sharp, batch_size=cfg.batch_size)
-    finally:
-        keras.config.set_dtype_policy(previous)
+    model = load_trained(workdir)
+    blurred, sharp = heldout_data(cfg)
+    scores = evaluate(model, blurred, sharp, batch_size=cfg.batch_size)
     height, width = cfg.image_shape
     metadata = {
         "description": f"{cfg.model} trained by coordgate-train on {cfg.data}",

@@ -70,6 +70,34 @@ def evaluate(model, blurred, sharp, batch_size=16):
     return result
 
 
+def load_trained(workdir, input_shape=None):
+    """The network of a finished run, rebuilt in float32 with its weights.
+
+    `final.keras` keeps the training precision (e.g. `mixed_bfloat16`); this
+    builds `config.model` with the run's builder arguments under the float32
+    policy and copies the weights in, which is what a user of the weights
+    runs.
+
+    Args:
+        workdir: str. A finished `train()` workdir.
+        input_shape: tuple or None. Input shape without the batch axis; None
+            uses the builder's default (any size for U-Nets).
+
+    Returns:
+        A float32 `keras.Model`.
+    """
+    from coordgate_keras.zoo import create_model
+
+    cfg = _as_config(os.path.join(os.fspath(workdir), "config.json"))
+    final = keras.saving.load_model(
+        os.path.join(os.fspath(workdir), "final.keras"), compile=False
+    )
+    with _precision("float32"):
+        model = create_model(cfg.model, input_shape=input_shape, **cfg.model_kwargs)
+    model.set_weights(final.get_weights())
+    return model
+
+
 def heldout_data(config):
     """The held-out `(blurred, sharp)` pairs `train(config)` scores against.
 
@@ -411,9 +439,7 @@ def _precision(precision):
 def _build_network(cfg, data):
     from coordgate_keras.zoo import create_model, load_weights
 
-    network = create_model(
-        cfg.model, input_shape=data.sample_shape, **cfg.model_kwargs
-    )
+    network = create_model(cfg.model, input_shape=data.sample_shape, **cfg.model_kwargs)
     if cfg.init_weights is None:
         return network
     if cfg.init_weights.endswith(".weights.h5"):
