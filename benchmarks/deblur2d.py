@@ -9,24 +9,30 @@ tile), and ablations of the CoordGate options on `coordgate_unet_d2`.
 
     python benchmarks/deblur2d.py --quick            # CPU scale (<= 45 min on 2 cores)
     python benchmarks/deblur2d.py --full             # GPU scale (JAX backend fine)
-    python benchmarks/deblur2d.py --analyze --out benchmarks/results/deblur2d
+    python benchmarks/deblur2d.py --analyze --latency --out DIR   # tables, plots again
+
+`--quick` and `--full` train, then analyze (`--no-analyze`: train only);
+`--analyze` alone redoes the tables and plots of a results folder on CPU.
 
 Training writes `runs.jsonl` (one line per run, appended as runs finish) and
 `crops.npz` (corner crops of the seed-0 predictions); `--analyze` (CPU) adds the
 Wiener baselines, latencies, the tables (`results.md`, `results.json`) and the
-plots. Runs go seed-major (every model's seed 0 before any seed 1) so a time
-budget (`--budget-seconds`) cuts seeds, not models.
+plots. Runs go every model's seed 0, then the ablations, then seeds 1, 2, ...,
+so a time budget (`--budget-seconds`) cuts seeds, not models or ablations.
 """
 
 import argparse
 import json
 import os
 import pathlib
-import platform
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import _study  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "deblur2d"
 
@@ -40,6 +46,9 @@ MODELS = [
 # Ablations of `coordgate_unet_d2` (label -> CoordGate options over the paper's).
 ABLATIONS = {
     "cg_d2/encoding=fourier": {"encoding": "fourier"},
+    # The default fourier features reach a 1/32-image period; see
+    # benchmarks/coordgate_encodings.py for why fewer octaves are tested.
+    "cg_d2/fourier_octaves=2": {"encoding": "fourier", "num_frequencies": 2},
     "cg_d2/encoding=map": {"encoding": "map"},
     "cg_d2/hidden=relu": {"hidden_activation": "relu"},
     "cg_d2/hidden=gelu": {"hidden_activation": "gelu"},
@@ -76,30 +85,20 @@ SCALES = {
         "seeds": 3,
     },
 }
+# --quick stops starting runs after this (training; the analysis takes ~3 min
+# more), to finish within 45 minutes on 2 CPU cores.
+QUICK_BUDGET_SECONDS = 40 * 60
 EVAL_SEED = 9_000  # the held-out scenes and noise, shared by every run
 
 
 def environment():
-    """Package, backend and hardware of this process (for every results file)."""
-    import keras
-
-    import coordgate_keras
-
-    env = {
-        "package_version": coordgate_keras.__version__,
-        "keras_version": keras.__version__,
-        "backend": keras.backend.backend(),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average": list(os.getloadavg()),
-    }
-    if env["backend"] == "jax":
-        import jax
-
-        env["devices"] = [str(d.device_kind) for d in jax.devices()]
-    else:
-        env["devices"] = ["cpu"]
+    """`_study.environment()` (package, backend, hardware, load, commit), plus
+    the keys the first results files used (`package_version`,
+    `keras_version`, `devices`), which the table header reads."""
+    env = _study.environment()
+    env["package_version"] = env["coordgate_keras"]
+    env["keras_version"] = env["keras"]
+    env["devices"] = env["gpus"] or [env["hardware"]]
     return env
 
 
@@ -172,9 +171,10 @@ RUN_ORDER = [
 
 
 def run_list(scale, seeds, ablations=True):
+    """Every model's seed 0, then the ablations (seed 0), then the other
+    seeds: a time budget cuts the spread of the models before the ablations."""
     runs = [
-        {"label": name, "model": name, "coordgate_options": None, "seed": seed}
-        for seed in range(seeds)
+        {"label": name, "model": name, "coordgate_options": None, "seed": 0}
         for name in RUN_ORDER
     ]
     if ablations:
@@ -183,6 +183,11 @@ def run_list(scale, seeds, ablations=True):
              "seed": 0}
             for label, opts in ABLATIONS.items()
         ]  # fmt: skip
+    runs += [
+        {"label": name, "model": name, "coordgate_options": None, "seed": seed}
+        for seed in range(1, seeds)
+        for name in RUN_ORDER
+    ]
     return runs
 
 
@@ -194,8 +199,12 @@ def train_run(run, scale, workdir):
     model_kwargs = {"residual": True}
     if scale["base_filters"] is not None and run["model"] != "multiwienernet":
         model_kwargs["base_filters"] = scale["base_filters"]
-    if run["model"] == "multiwienernet" and scale["base_filters"] is not None:
-        model_kwargs["base_filters"] = max(8, scale["base_filters"] * 3 // 8 * 2)
+    if run["model"] == "multiwienernet":
+        # Its Wiener filters start from the field's PSFs (2x2 positions), as
+        # the authors start from measured PSFs (Gaussians otherwise).
+        model_kwargs["psfs"] = "field"
+        if scale["base_filters"] is not None:
+            model_kwargs["base_filters"] = max(8, scale["base_filters"] * 3 // 8 * 2)
     if run["coordgate_options"]:
         model_kwargs["coordgate_options"] = run["coordgate_options"]
     config = training.TrainConfig().replace(
@@ -405,10 +414,17 @@ def model_costs(label, record, scale):
     from coordgate_keras.zoo._model_table import count_macs
     from coordgate_keras.zoo._registry import build_uninitialized
 
-    kwargs = dict(record["config"]["model_kwargs"])
     size = scale["image_size"]
+    kwargs = _builder_kwargs(record, size)
     model = build_uninitialized(record["model"], input_shape=(size, size, 1), **kwargs)
     return int(model.count_params()), int(count_macs(model))
+
+
+def _builder_kwargs(record, size):
+    from coordgate_keras import training
+
+    config = training.TrainConfig.from_dict(record["config"])
+    return training.builder_kwargs(config, (size, size, 1))
 
 
 def keras_latency(record, scale, runs=10):
@@ -419,7 +435,7 @@ def keras_latency(record, scale, runs=10):
 
     size = scale["image_size"]
     model = create_model(
-        record["model"], input_shape=(size, size, 1), **record["config"]["model_kwargs"]
+        record["model"], input_shape=(size, size, 1), **_builder_kwargs(record, size)
     )
     x = np.random.default_rng(0).random((1, size, size, 1), dtype="float32")
     fn = model.predict_on_batch
@@ -600,6 +616,16 @@ def render_markdown(results):
         "changed (seed 0 unless more are listed).",
         "",
     ]
+    if any("keras_ms" in r for r in results["models"].values()):
+        env = results["analysis_environment"]
+        lines += [
+            "Latency: median of batch-1 calls at the study's image size, random "
+            f"weights, float32, measured by `--analyze --latency` on {env['hardware']}"
+            f" (load average at start {env['load_average_at_start']}): Keras "
+            f"`predict_on_batch` on the {env['backend']} backend, and the float32 "
+            "TFLite export (LiteRT, XNNPACK, 2 threads).",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -703,7 +729,16 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=None, help="override steps")
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--no-ablations", action="store_true")
-    parser.add_argument("--budget-seconds", type=float, default=None)
+    parser.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=None,
+        help="stop starting runs after this long (default: 40 min for --quick, "
+        "none for --full)",
+    )
+    parser.add_argument(
+        "--no-analyze", action="store_true", help="train only (no tables, plots)"
+    )
     parser.add_argument("--keep-workdirs", action="store_true")
     parser.add_argument(
         "--workroot", default=None, help="training workdirs (default: OUT/work)"
@@ -723,7 +758,11 @@ def main(argv=None):
     if args.steps:
         scale["steps"] = args.steps
     args.out = args.out or str(RESULTS / args.scale)
+    if args.budget_seconds is None and args.scale == "quick":
+        args.budget_seconds = QUICK_BUDGET_SECONDS
     train_all(args, scale)
+    if not args.no_analyze:
+        analyze(args)
     return 0
 
 

@@ -249,6 +249,46 @@ class PSFField:
         wx = axis_weights(image_shape[1], self.grid_shape[1], [col])[:, 0]
         return np.einsum("i,j,ijab->ab", wy, wx, self._psfs)
 
+    def sample_psfs(self, image_shape, grid_shape=(2, 2)):
+        """PSFs of a few field positions as an image-size stack (MultiWienerNet).
+
+        MultiWienerNet (Yanny et al., 2022) starts its learnable Wiener filters
+        from PSFs measured at a sparse set of field positions. This samples the
+        field at the centres of a `grid_shape` grid of equal image cells
+        (`psf_at`) and centres each kernel in an image-size array, the layout
+        of `MultiWienerDeconvolution(psfs=...)`.
+
+        Args:
+            image_shape: tuple `(height, width)`.
+            grid_shape: tuple `(rows, cols)` of sample positions. Defaults to
+                `(2, 2)` (four PSFs, MultiWienerNet's default count here).
+
+        Returns:
+            A float32 array `(height, width, rows * cols)`, row-major over the
+            sample grid; each PSF sums to 1 and has its centre at
+            `(height // 2, width // 2)`.
+        """
+        image_shape = av.shape(image_shape, "image_shape", rank=2)
+        self.check_image_shape(image_shape, name="image_shape")
+        grid_shape = av.shape(grid_shape, "grid_shape", rank=2)
+        height, width = image_shape
+        if grid_shape[0] > height or grid_shape[1] > width:
+            raise av.invalid_value(
+                grid_shape,
+                "grid_shape",
+                f"at most one sample per pixel (<= {tuple(image_shape)})",
+            )
+        k, r = self.kernel_size, self.radius
+        top, left = height // 2 - r, width // 2 - r
+        stack = np.zeros((height, width, grid_shape[0] * grid_shape[1]), np.float32)
+        rows = (np.arange(grid_shape[0]) + 0.5) * height / grid_shape[0] - 0.5
+        cols = (np.arange(grid_shape[1]) + 0.5) * width / grid_shape[1] - 0.5
+        for i, row in enumerate(rows):
+            for j, col in enumerate(cols):
+                psf = self.psf_at(row, col, image_shape)
+                stack[top : top + k, left : left + k, i * grid_shape[1] + j] = psf
+        return stack
+
     def low_rank(self, rank):
         """Singular-value decomposition of the PSF stack (MultiWienerNet basis).
 

@@ -18,6 +18,7 @@ from coordgate_keras.training.losses import get_loss
 from coordgate_keras.training.metrics import psnr, ssim
 from coordgate_keras.training.publish import publish_weights
 from coordgate_keras.training.train import (
+    builder_kwargs,
     evaluate,
     format_metrics,
     heldout_data,
@@ -28,6 +29,7 @@ from coordgate_keras.training.train import (
 __all__ = [
     "DeviceSimulator",
     "TrainConfig",
+    "builder_kwargs",
     "evaluate",
     "format_metrics",
     "get_loss",

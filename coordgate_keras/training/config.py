@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import inspect
 import json
+import math
 import os
 
 from coordgate_keras.training import _checks
@@ -44,7 +45,11 @@ class TrainConfig:
     Args:
         model: str. Registry name (`coordgate_keras.zoo.list_models()`).
         model_kwargs: dict. Builder arguments passed to `zoo.create_model`
-            (not `input_shape`: that comes from `image_size`).
+            (not `input_shape`: that comes from `image_size`). For
+            `multiwienernet`, `psfs: "field"` starts the Wiener filters from
+            the training field's PSFs at the centres of a `sqrt(num_psfs)`-square
+            grid (`PSFField.sample_psfs`; `num_psfs` a square, default 4), as
+            MultiWienerNet starts from measured PSFs.
         init_weights: str or None. Weights to start from (fine-tuning): a
             published weight tag of `model` (`zoo.model_info(model).weights`)
             or the path of a `.weights.h5` file; None starts from random
@@ -388,6 +393,18 @@ def _validate(cfg):
             "builder arguments without `input_shape` (set `image_size`)",
             f"model_kwargs={cfg.model_kwargs!r}",
         )
+    if "psfs" in cfg.model_kwargs:
+        num = cfg.model_kwargs.get("num_psfs") or 4
+        if cfg.model_kwargs["psfs"] != "field" or not (
+            isinstance(num, int) and num >= 1 and math.isqrt(num) ** 2 == num
+        ):
+            raise _checks.invalid(
+                "model_kwargs",
+                "`psfs: field` (the training field's PSFs) with `num_psfs` a "
+                "square number (1, 4, 9, ...) or unset; PSF arrays do not go in a "
+                "config",
+                f"model_kwargs={cfg.model_kwargs!r}",
+            )
     if cfg.init_weights is not None:
         tags = zoo.model_info(cfg.model).weights
         if not isinstance(cfg.init_weights, str) or not (

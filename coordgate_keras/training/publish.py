@@ -71,9 +71,10 @@ def publish_weights(workdir, tag, out_dir):
         "trained_on": _hardware(),
         "training_backend": trained.get("backend"),
     }
-    _, _, sidecar = _weights.write(
-        model, out_dir, cfg.model, tag, dict(cfg.model_kwargs), metadata
-    )
+    # `psfs: field` only set initial values, which the weights replace; the
+    # builder gets them from the recipe, not from the weight entry.
+    kwargs = {k: v for k, v in cfg.model_kwargs.items() if k != "psfs"}
+    _, _, sidecar = _weights.write(model, out_dir, cfg.model, tag, kwargs, metadata)
     return sidecar
 
 

@@ -93,7 +93,9 @@ def load_trained(workdir, input_shape=None):
         os.path.join(os.fspath(workdir), "final.keras"), compile=False
     )
     with _precision("float32"):
-        model = create_model(cfg.model, input_shape=input_shape, **cfg.model_kwargs)
+        model = create_model(
+            cfg.model, input_shape=input_shape, **builder_kwargs(cfg, input_shape)
+        )
     model.set_weights(final.get_weights())
     return model
 
@@ -436,10 +438,30 @@ def _precision(precision):
         keras.config.set_dtype_policy(previous)
 
 
+def builder_kwargs(cfg, input_shape=None):
+    """`cfg.model_kwargs` for the zoo builder, with `psfs: "field"` resolved.
+
+    `psfs: "field"` (MultiWienerNet) becomes the stack of the training field's
+    PSFs at the centres of a `sqrt(num_psfs)`-square grid
+    (`PSFField.sample_psfs`) at the input's height and width (`image_size`
+    when `input_shape` is None). Only the initial values depend on it.
+    """
+    kwargs = dict(cfg.model_kwargs)
+    if kwargs.get("psfs") == "field":
+        side = math.isqrt(kwargs.get("num_psfs") or 4)
+        shape = tuple(input_shape[:2]) if input_shape else cfg.image_shape
+        kwargs["psfs"] = _data.psf_field(cfg).sample_psfs(shape, (side, side))
+    return kwargs
+
+
 def _build_network(cfg, data):
     from coordgate_keras.zoo import create_model, load_weights
 
-    network = create_model(cfg.model, input_shape=data.sample_shape, **cfg.model_kwargs)
+    network = create_model(
+        cfg.model,
+        input_shape=data.sample_shape,
+        **builder_kwargs(cfg, data.sample_shape),
+    )
     if cfg.init_weights is None:
         return network
     if cfg.init_weights.endswith(".weights.h5"):

@@ -52,6 +52,31 @@ def test_psf_at_nodes_is_the_grid_psf():
         field.psf_at(15, 0, (15, 15))
 
 
+def test_sample_psfs_are_the_field_psfs_centred_in_an_image_stack():
+    rng = np.random.default_rng(1)
+    field = data.PSFField(rng.random((2, 2, 5, 5)), normalize=True)
+    # 2x2 samples of a 12x16 image sit at the cell centres, which are the
+    # nodes of a 2x2 field: each sample is a grid PSF, centred at (6, 8).
+    stack = field.sample_psfs((12, 16), (2, 2))
+    assert stack.shape == (12, 16, 4) and stack.dtype == np.float32
+    for i in range(2):
+        for j in range(2):
+            expected = np.zeros((12, 16))
+            expected[6 - 2 : 6 + 3, 8 - 2 : 8 + 3] = field.psfs[i, j]
+            np.testing.assert_allclose(stack[..., 2 * i + j], expected, atol=1e-7)
+    # One sample, at the image centre: the mean of the four nodes.
+    (centre,) = np.moveaxis(field.sample_psfs((12, 16), (1, 1)), -1, 0)
+    np.testing.assert_allclose(
+        centre[4:9, 6:11], field.psfs.mean(axis=(0, 1)), atol=1e-7
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"argument `grid_shape`. Expected at most one sample per pixel "
+        r"\(<= \(12, 16\)\). Received: grid_shape=\(13, 1\)",
+    ):
+        field.sample_psfs((12, 16), (13, 1))
+
+
 def test_normalize_divides_by_sum():
     rng = np.random.default_rng(1)
     psfs = rng.random((2, 2, 3, 3))

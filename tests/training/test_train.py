@@ -242,3 +242,50 @@ def test_xla_setting_is_resolved_honoured_and_logged(tmp_path, capsys):
     metrics = train(tiny, tmp_path / "run", verbose=2, cache_dir=tmp_path / "cache")
     assert metrics["xla"] is True and np.isfinite(metrics["psnr"])
     assert "XLA on" in capsys.readouterr().out
+
+
+def test_multiwienernet_psfs_field_starts_from_the_field_psfs(tmp_path):
+    from coordgate_keras.training import builder_kwargs, load_trained, psf_field
+
+    cfg = TrainConfig(**TINY).replace(
+        model="multiwienernet",
+        model_kwargs={"residual": True, "psfs": "field", "depth": 1, "base_filters": 4},
+        steps=2,
+        eval_every=0,
+        checkpoint_every=2,
+    )
+    psfs = builder_kwargs(cfg)["psfs"]
+    assert psfs.shape == (32, 32, 4)
+    # 2x2 samples of a 32x32 image: pixel centres of the cells (7.5, 23.5),
+    # each PSF (9x9) centred at pixel (16, 16).
+    field = psf_field(cfg)
+    for index, (row, col) in enumerate(
+        [(7.5, 7.5), (7.5, 23.5), (23.5, 7.5), (23.5, 23.5)]
+    ):
+        expected = np.zeros((32, 32))
+        expected[12:21, 12:21] = field.psf_at(row, col, (32, 32))
+        np.testing.assert_allclose(psfs[..., index], expected, atol=1e-7)
+    model = create_model(
+        "multiwienernet", input_shape=(32, 32, 1), **builder_kwargs(cfg)
+    )
+    initial = model.get_layer("multiwienernet_wiener").get_weights()[0]
+    np.testing.assert_allclose(initial, psfs)
+
+    workdir = tmp_path / "run"
+    train(cfg, str(workdir), verbose=0)
+    final = keras.saving.load_model(workdir / "final.keras", compile=False)
+    rebuilt = load_trained(str(workdir), input_shape=(32, 32, 1))
+    for a, b in zip(final.get_weights(), rebuilt.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"psfs": [[1.0]]}, {"psfs": "gaussian"}, {"psfs": "field", "num_psfs": 3}],
+)
+def test_psfs_in_model_kwargs_must_be_field_with_a_square_count(kwargs):
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `model_kwargs`. Expected `psfs: field`",
+    ):
+        TrainConfig(**TINY).replace(model="multiwienernet", model_kwargs=kwargs)

@@ -1,0 +1,57 @@
+"""benchmarks/coordgate_encodings.py and deblur2d.py: the pieces that decide
+what the studies report (spectra, run order), against closed forms."""
+
+import importlib.util
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name):
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+encodings = _load("coordgate_encodings")
+deblur2d = _load("deblur2d")
+
+
+@pytest.mark.parametrize("cycles, expected", [(2, 0.0), (3, 0.0), (6, 1.0), (11, 1.0)])
+def test_high_frequency_fraction_of_a_cosine(cycles, expected):
+    # A cosine with an integer number of cycles per image over the pixel
+    # centres; with 4 cycles as the cutoff, all its power is on one side.
+    n = 128
+    x = (np.arange(n) + 0.5) / n
+    gate = np.cos(2 * np.pi * cycles * x)[:, None, None] * np.ones((1, n, 3))
+    fraction = encodings.high_frequency_fraction(gate, cutoff=4.0)
+    assert fraction == pytest.approx(expected, abs=1e-6)
+
+
+def test_high_frequency_fraction_ignores_the_edges_of_a_ramp():
+    # A periodic FFT would see a sawtooth (sum_{n>4} 1/n^2 / sum 1/n^2 = 13 %
+    # of the power above 4 cycles); the mirror extension sees a smooth ramp.
+    ramp = np.linspace(-1, 1, 256)[:, None]
+    assert encodings.high_frequency_fraction(ramp, cutoff=4.0) < 0.01
+    noise = np.random.default_rng(0).standard_normal((256, 4))
+    assert encodings.high_frequency_fraction(noise, cutoff=4.0) > 0.9
+    assert np.isnan(encodings.high_frequency_fraction(np.ones((8, 8, 2)), 4.0))
+
+
+def test_deblur2d_runs_ablations_before_the_second_seed():
+    runs = deblur2d.run_list(deblur2d.SCALES["quick"], seeds=3)
+    labels = [(r["label"], r["seed"]) for r in runs]
+    n_models, n_ablations = len(deblur2d.RUN_ORDER), len(deblur2d.ABLATIONS)
+    assert len(runs) == 3 * n_models + n_ablations
+    assert all(seed == 0 for _, seed in labels[: n_models + n_ablations])
+    assert all("/" in label for label, _ in labels[n_models : n_models + n_ablations])
+    assert [s for _, s in labels[n_models + n_ablations :]] == [1] * n_models + [
+        2
+    ] * n_models
+    assert len(set(labels)) == len(labels)
