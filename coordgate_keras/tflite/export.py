@@ -1,6 +1,5 @@
 """SavedModel and TFLite export: builtin operators only, verified, atomic."""
 
-import contextlib
 import os
 import re
 import tempfile
@@ -271,37 +270,32 @@ def write_verified(
         VerificationError: the file does not pass; nothing is written.
     """
     model_name = model_name or model.name
-    # A signal after the file is verified waits until its report is written too.
-    with contextlib.ExitStack() as hold_signals:
-        with atomic_io.atomic_file(path, overwrite=overwrite) as tmp:
-            with open(tmp, "wb") as f:
-                f.write(content)
-            report = verification.build_report(
-                model,
-                tmp,
-                data=verify_data,
-                thresholds=thresholds,
-                quantization=quantization,
-                model_name=model_name,
-                weights_tag=weights_tag,
-                value_range=value_range,
-                file_name=os.path.basename(path),
-            )
-            result = report["verification"]
-            if not result["passed"]:
-                raise verification.VerificationError(
-                    f"The {quantization!r} TFLite export of `{model_name}` does not "
-                    "match the Keras model: max abs error "
-                    f"{result['max_abs_error']:.3g}, PSNR {result['psnr_db']:.2f} dB "
-                    f"(thresholds {result['thresholds']}). Nothing was written to "
-                    f"{path}.",
-                    report,
-                )
-            hold_signals.enter_context(atomic_io.signals_deferred())
-        verification.write_report(
-            verification.sidecar_path(path), report, overwrite=overwrite
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(content)
+
+    def verify(tmp):
+        return verification.build_report(
+            model,
+            tmp,
+            data=verify_data,
+            thresholds=thresholds,
+            quantization=quantization,
+            model_name=model_name,
+            weights_tag=weights_tag,
+            value_range=value_range,
+            file_name=os.path.basename(path),
         )
-    return report
+
+    return verification.write_if_verified(
+        path,
+        verification.sidecar_path(path),
+        write,
+        verify,
+        f"The {quantization!r} TFLite export of `{model_name}`",
+        overwrite=overwrite,
+    )
 
 
 def calibration_batches_for(

@@ -110,9 +110,9 @@ def export_onnx(
     folded = folding.prepare_for_export(model, input_shape, gates=gates)
 
     name = model_name or model.name
-    with atomic_io.atomic_file(path, overwrite=overwrite) as tmp:
-        _convert(folded, tmp, input_shape, opset)
-        report = build_onnx_report(
+
+    def verify(tmp):
+        return build_onnx_report(
             model,
             tmp,
             data=verify_data,
@@ -122,17 +122,15 @@ def export_onnx(
             value_range=value_range,
             file_name=os.path.basename(path),
         )
-        result = report["verification"]
-        if not result["passed"]:
-            raise verification.VerificationError(
-                f"The ONNX export of `{name}` does not match the Keras model: max "
-                f"abs error {result['max_abs_error']:.3g}, PSNR "
-                f"{result['psnr_db']:.2f} dB (thresholds {result['thresholds']}). "
-                f"Nothing was written to {path}.",
-                report,
-            )
-    verification.write_report(sidecar_path(path), report)
-    return report
+
+    return verification.write_if_verified(
+        path,
+        sidecar_path(path),
+        lambda tmp: _convert(folded, tmp, input_shape, opset),
+        verify,
+        f"The ONNX export of `{name}`",
+        overwrite=overwrite,
+    )
 
 
 def export_onnx_bundle(

@@ -7,6 +7,7 @@ the usual image PSNR for a model whose outputs span [0, 1], and stays
 meaningful for untrained models whose outputs are small.
 """
 
+import contextlib
 import hashlib
 import importlib.metadata
 import math
@@ -276,6 +277,48 @@ def build_report(
 def write_report(path, report, overwrite=True):
     """Writes a verification report as JSON, atomically (`inf` PSNR as null)."""
     atomic_io.atomic_write_json(path, _finite(report), overwrite=overwrite)
+
+
+def write_if_verified(path, report_path, write, verify, describe, overwrite=True):
+    """Writes an export to `path` only if it passes verification, then its report.
+
+    `write(tmp)` writes the file to a temporary path beside `path`;
+    `verify(tmp)` returns its report. A passing file is moved into place and
+    its report written to `report_path`; a signal arriving after the file is
+    verified waits until both are written, so neither is left without the
+    other. A failing file is deleted.
+
+    Args:
+        path: str. The export's destination.
+        report_path: str. The JSON report's destination.
+        write: callable `tmp_path -> None`.
+        verify: callable `tmp_path -> report` (a dict with `"verification"`).
+        describe: str. What was exported, for the error (e.g. "The 'int8'
+            TFLite export of `unet_d1`").
+        overwrite: bool. Replace existing files.
+
+    Returns:
+        The report.
+
+    Raises:
+        VerificationError: the file does not pass; nothing is written.
+    """
+    with contextlib.ExitStack() as hold_signals:
+        with atomic_io.atomic_file(path, overwrite=overwrite) as tmp:
+            write(tmp)
+            report = verify(tmp)
+            result = report["verification"]
+            if not result["passed"]:
+                raise VerificationError(
+                    f"{describe} does not match the Keras model: max abs error "
+                    f"{result['max_abs_error']:.3g}, PSNR {result['psnr_db']:.2f} dB "
+                    f"(thresholds {result['thresholds']}). Nothing was written to "
+                    f"{path}.",
+                    report,
+                )
+            hold_signals.enter_context(atomic_io.signals_deferred())
+        write_report(report_path, report, overwrite=overwrite)
+    return report
 
 
 def check_thresholds(thresholds, quantization):

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import weakref
 
 import keras
@@ -222,9 +223,27 @@ def resolve(model, tag, base_url=None, cache_dir=None, download=True):
     return _download(entry, url, cached)
 
 
+# A staging folder older than this was left by a killed process (a download in
+# progress is younger); it is removed by the next download into the cache.
+STALE_STAGING_SECONDS = 24 * 3600
+
+
+def _remove_stale_staging(directory):
+    now = time.time()
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        try:
+            stale = now - os.path.getmtime(path) > STALE_STAGING_SECONDS
+        except OSError:  # removed meanwhile by another process
+            continue
+        if name.startswith(".download-") and os.path.isdir(path) and stale:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _download(entry, url, target):
     directory = os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
+    _remove_stale_staging(directory)
     staging = tempfile.mkdtemp(prefix=".download-", dir=directory)
     try:
         try:

@@ -1,26 +1,17 @@
 """benchmarks/coordgate_encodings.py and deblur2d.py: the pieces that decide
 what the studies report (spectra, run order), against closed forms."""
 
-import importlib.util
 import pathlib
 import sys
 
 import numpy as np
 import pytest
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+# The scripts import each other (and `_study`) as top-level modules.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
 
-
-def _load(name):
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-encodings = _load("coordgate_encodings")
-deblur2d = _load("deblur2d")
+import coordgate_encodings as encodings  # noqa: E402
+import deblur2d  # noqa: E402
 
 
 @pytest.mark.parametrize("cycles, expected", [(2, 0.0), (3, 0.0), (6, 1.0), (11, 1.0)])

@@ -16,6 +16,7 @@ from coordgate_keras.tflite import (
     UnsupportedOpsError,
     export_bundle,
     export_tflite,
+    verification,
 )
 from coordgate_keras.tflite import export as export_lib
 
@@ -239,3 +240,46 @@ def test_exporting_an_any_size_unet_at_a_wrong_size_names_the_valid_ones(tmp_pat
         "Received: input_shape=(1, 31, 31, 1)"
     ) in str(info.value)
     assert os.listdir(tmp_path) == []
+
+
+def _report(passed):
+    return {
+        "verification": {
+            "passed": passed,
+            "max_abs_error": 0.5,
+            "psnr_db": 12.0,
+            "thresholds": {"min_psnr_db": 30.0},
+        }
+    }
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_write_if_verified_is_all_or_nothing(tmp_path, passed):
+    # The step shared by the TFLite and ONNX exports, with a stand-in file.
+    path, report_path = tmp_path / "m.bin", tmp_path / "m.json"
+    seen = []
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"model")
+
+    def verify(tmp):
+        with open(tmp, "rb") as f:
+            seen.append(f.read())
+        return _report(passed)
+
+    call = lambda: verification.write_if_verified(  # noqa: E731
+        str(path), str(report_path), write, verify, "The test export of `m`"
+    )
+    if passed:
+        assert call()["verification"]["passed"]
+        assert path.read_bytes() == b"model" and report_path.exists()
+    else:
+        with pytest.raises(
+            verification.VerificationError,
+            match=r"The test export of `m` does not match the Keras model: max abs "
+            r"error 0.5, PSNR 12.00 dB .* Nothing was written to .*m.bin",
+        ):
+            call()
+        assert os.listdir(tmp_path) == []
+    assert seen == [b"model"]  # verified the bytes written, before moving them

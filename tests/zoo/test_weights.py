@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 
 import keras
 import numpy as np
@@ -310,6 +311,24 @@ def test_truncated_download_leaves_nothing_trusted(remote):
         path = _weights.resolve(entry.model, entry.tag, base_url=url)
         assert server.requests == [f"/{entry.filename}"]
     assert _weights.sha256_of(path) == entry.sha256
+
+
+def test_staging_left_by_a_killed_download_is_removed_later(remote):
+    entry, site = remote
+    folder = os.path.dirname(_cache_file(entry))
+    os.makedirs(folder)
+    stale = os.path.join(folder, ".download-killed")
+    fresh = os.path.join(folder, ".download-running")
+    for path in (stale, fresh):
+        os.makedirs(path)
+        with open(os.path.join(path, entry.filename), "wb") as f:
+            f.write(b"half a file")
+    day_ago = time.time() - _weights.STALE_STAGING_SECONDS - 60
+    os.utime(stale, (day_ago, day_ago))
+    with serve(site) as (_, url):
+        _weights.resolve(entry.model, entry.tag, base_url=url)
+    # The old one goes; one young enough to be another process's download stays.
+    assert _cache_litter(entry) == [".download-running", entry.filename]
 
 
 def test_no_location_configured_says_how_to_set_one(remote):
