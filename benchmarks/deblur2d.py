@@ -201,8 +201,12 @@ def train_run(run, scale, workdir):
         model_kwargs["base_filters"] = scale["base_filters"]
     if run["model"] == "multiwienernet":
         # Its Wiener filters start from the field's PSFs (2x2 positions), as
-        # the authors start from measured PSFs (Gaussians otherwise).
+        # the authors start from measured PSFs (Gaussians otherwise), and its
+        # refinement U-Net is the plain one of every other model here: with the
+        # authors' batch norm it trains to below the blurred input in this
+        # budget (`multiwienernet/norm=batch` rows; README).
         model_kwargs["psfs"] = "field"
+        model_kwargs["normalization"] = None
         if scale["base_filters"] is not None:
             model_kwargs["base_filters"] = max(8, scale["base_filters"] * 3 // 8 * 2)
     if run["coordgate_options"]:
@@ -427,6 +431,24 @@ def _builder_kwargs(record, size):
     return training.builder_kwargs(config, (size, size, 1))
 
 
+def init_psnr(record, scale, blurred, sharp):
+    """Held-out PSNR of the model as initialised (seed 0), before any step: how
+    far from the identity a residual model starts decides how much of a short
+    budget it spends getting back to the blurred input."""
+    import keras
+
+    from coordgate_keras.zoo import create_model
+
+    keras.utils.set_random_seed(0)
+    size = scale["image_size"]
+    model = create_model(
+        record["model"], input_shape=(size, size, 1), **_builder_kwargs(record, size)
+    )
+    value = float(psnr(predict(model, blurred), sharp))
+    keras.backend.clear_session()
+    return value
+
+
 def keras_latency(record, scale, runs=10):
     """Median batch-1 latency (ms) of the model with random weights, on this CPU."""
     import keras
@@ -517,6 +539,7 @@ def analyze(args):
     for label, row in rows.items():
         rec = first.get(label) or next(r for r in records if r["label"] == label)
         row["num_params"], row["macs"] = model_costs(label, rec, scale)
+        row["init_psnr"] = init_psnr(rec, scale, blurred, sharp)
         if args.latency and "/" not in label:
             print(f"latency {label} ...", flush=True)
             row["keras_ms"], model = keras_latency(rec, scale)
@@ -544,6 +567,11 @@ def analyze(args):
     print((out / "results.md").read_text())
 
 
+def _init(row):
+    value = row.get("init_psnr")
+    return "-" if value is None else f"{value:.2f}"
+
+
 def render_markdown(results):
     scale, env = results["scale_config"], results["training_environment"]
     seeds = max(len(r["seeds"]) for r in results["models"].values())
@@ -563,13 +591,13 @@ def render_markdown(results):
         + f"; up to {seeds} seeds (mean ± sample std). Held-out: "
         f"{scale['eval_images']} images, one set for all.",
         "",
-        "| model | params | MACs | PSNR (dB) | SSIM | train s |"
+        "| model | params | MACs | PSNR (dB) | SSIM | PSNR at init | train s |"
         + (
             " Keras ms | TFLite ms |"
             if any("keras_ms" in r for r in results["models"].values())
             else ""
         ),
-        "|---|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|"
         + (
             "---:|---:|"
             if any("keras_ms" in r for r in results["models"].values())
@@ -577,7 +605,9 @@ def render_markdown(results):
         ),
     ]
     b = results["blurred"]
-    lines.append(f"| blurred input | - | - | {b['psnr']:.2f} | {b['ssim']:.4f} | - |")
+    lines.append(
+        f"| blurred input | - | - | {b['psnr']:.2f} | {b['ssim']:.4f} | - | - |"
+    )
     for name in ("wiener_centre", "wiener_local"):
         base = results["baselines"][name]
         text = (
@@ -587,7 +617,7 @@ def render_markdown(results):
         )
         lines.append(
             f"| {text} (best K={base['k']:.0e}) | - | - | "
-            f"{base['psnr']:.2f} | {base['ssim']:.4f} | - |"
+            f"{base['psnr']:.2f} | {base['ssim']:.4f} | - | - |"
         )
     models = sorted(
         (r for r in results["models"].values() if "/" not in r["label"]),
@@ -608,12 +638,21 @@ def render_markdown(results):
             f"{row['num_params']:,} | {row['macs'] / 1e9:.2f} G | "
             f"{_fmt(row['psnr_mean'], row['psnr_std'])} | "
             f"{_fmt(row['ssim_mean'], row['ssim_std'], 4)} | "
-            f"{row['train_seconds_mean']:.0f} |{extra}"
+            f"{_init(row)} | {row['train_seconds_mean']:.0f} |{extra}"
         )
     lines += [
         "",
-        "Ablations are `coordgate_unet_d2` with one CoordGate option "
-        "changed (seed 0 unless more are listed).",
+        "PSNR at init: the held-out PSNR of the model as initialised (seed 0), "
+        "before any step. Every model is residual (input + f(input)), so this says "
+        "how far from the blurred input it starts, i.e. how much of the budget it "
+        "spends getting back there.",
+        "",
+        "Rows `a/option` are model `a` with one option changed (`cg_d2`: "
+        "`coordgate_unet_d2`'s CoordGate options; seed 0 unless more are listed). "
+        "`multiwienernet/norm=batch`: the zoo's default MultiWienerNet (the authors' "
+        "batch norm), as trained before the study switched to the plain U-Net's "
+        "setting (`gauss_psfs`: Wiener filters started as Gaussians, not from the "
+        "field's PSFs).",
         "",
     ]
     if any("keras_ms" in r for r in results["models"].values()):
