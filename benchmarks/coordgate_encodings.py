@@ -223,10 +223,12 @@ def render_markdown(results):
         f"## 1. Gates at initialisation ({c['size']}x{c['size']}, "
         f"{c['channels']} channels, {c['inits']} initialisations)",
         "",
+        "![one channel of each gate at initialisation](init_gates.png)",
+        "",
     ]
     lines.append(
         _study.markdown_table(
-            ["variant", "HF fraction", "spatial std / mean |gate|"],
+            ["variant", "HF fraction", "spatial std / mean abs(gate)"],
             [
                 [
                     r["variant"],
@@ -288,7 +290,8 @@ def plot_init_gates(size, channels, path):
         # The channel with the largest spread, so a gate that is zero is not shown.
         k = int(np.argmax(gate.std(axis=(0, 1))))
         ax.imshow(gate[..., k], cmap="magma")
-        ax.set_title(label, fontsize=8)
+        constant = float(gate[..., k].std()) == 0.0
+        ax.set_title(label + ("\n(constant at init)" if constant else ""), fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"CoordGate gate at initialisation ({size}x{size}, one channel)")
@@ -338,6 +341,8 @@ def main(argv=None):
         results["trained_1d"] = trained_1d(
             task, args.cutoff, lambda m: print(m, flush=True)
         )
+    if args.no_train:  # a look at part 1, not the committed results
+        out = out / "init_only"
     _study.write_json(out / "results.json", results)
     plot_init_gates(args.size, args.channels, out / "init_gates.png")
     if "trained_1d" in results:

@@ -170,24 +170,32 @@ RUN_ORDER = [
 ]  # fmt: skip
 
 
-def run_list(scale, seeds, ablations=True):
+def run_list(scale, seeds, ablations=True, ablation_seeds=1):
     """Every model's seed 0, then the ablations (seed 0), then the other
-    seeds: a time budget cuts the spread of the models before the ablations."""
+    seeds of the models, then those of the ablations (`ablation_seeds`): a
+    time budget cuts the spread of the models before the ablations."""
     runs = [
         {"label": name, "model": name, "coordgate_options": None, "seed": 0}
         for name in RUN_ORDER
     ]
-    if ablations:
-        runs += [
+
+    def ablation_runs(seed):
+        return [
             {"label": label, "model": "coordgate_unet_d2", "coordgate_options": opts,
-             "seed": 0}
+             "seed": seed}
             for label, opts in ABLATIONS.items()
         ]  # fmt: skip
+
+    if ablations:
+        runs += ablation_runs(0)
     runs += [
         {"label": name, "model": name, "coordgate_options": None, "seed": seed}
         for seed in range(1, seeds)
         for name in RUN_ORDER
     ]
+    if ablations:
+        for seed in range(1, ablation_seeds):
+            runs += ablation_runs(seed)
     return runs
 
 
@@ -277,7 +285,10 @@ def train_all(args, scale):
     }
     (out / "study.json").write_text(json.dumps(header, indent=1))
     runs = run_list(
-        scale, args.seeds or scale["seeds"], ablations=not args.no_ablations
+        scale,
+        args.seeds or scale["seeds"],
+        ablations=not args.no_ablations,
+        ablation_seeds=args.ablation_seeds,
     )
     if args.models:
         runs = [
@@ -768,6 +779,12 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=None, help="override steps")
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument(
+        "--ablation-seeds",
+        type=int,
+        default=1,
+        help="seeds per ablation (default 1; extra ones run after the models')",
+    )
     parser.add_argument(
         "--budget-seconds",
         type=float,

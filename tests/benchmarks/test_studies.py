@@ -46,3 +46,11 @@ def test_deblur2d_runs_ablations_before_the_second_seed():
         2
     ] * n_models
     assert len(set(labels)) == len(labels)
+
+
+def test_deblur2d_extra_ablation_seeds_come_last():
+    runs = deblur2d.run_list(deblur2d.SCALES["quick"], seeds=2, ablation_seeds=3)
+    n_models, n_ablations = len(deblur2d.RUN_ORDER), len(deblur2d.ABLATIONS)
+    tail = runs[2 * n_models + n_ablations :]
+    assert [r["seed"] for r in tail] == [1] * n_ablations + [2] * n_ablations
+    assert all(r["model"] == "coordgate_unet_d2" and "/" in r["label"] for r in tail)
