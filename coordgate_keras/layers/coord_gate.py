@@ -62,7 +62,12 @@ class CoordGate(keras.layers.Layer):
             to True (the paper's).
         num_frequencies: int. Octaves of the "fourier" encoding: features
             `sin(2**k * pi * c)`, `cos(2**k * pi * c)` for `k < num_frequencies`,
-            plus the raw coordinates `c`.
+            plus the raw coordinates `c`. The default 6 reaches a period of 1/32
+            of the image, so the initial gate is striped at that period and the
+            stripes survive training; for slowly varying optics 1-2 octaves
+            matched or beat "mlp" where 6 lost to it
+            (`benchmarks/coordgate_encodings.py`). The default stays 6 so that
+            configs and results recorded without the argument keep their meaning.
         map_size: int or tuple of ints (one per spatial axis). Grid of the "map"
             encoding. Defaults to 8.
         data_format: string, `"channels_last"` or `"channels_first"`.
