@@ -240,6 +240,21 @@ def train_run(run, scale, workdir):
     return model, metrics, config.to_dict()
 
 
+def trained_gates(model, size, channels=4):
+    """The gates of `model`'s first CoordGate at the study's size: the
+    `channels` that vary most across the field, `(channels, size, size)`."""
+    from coordgate_keras.demo import report
+
+    _, maps = report.gate_maps(model, size=(size, size), channels=channels)
+    return maps
+
+
+def _save_npz(path, arrays):
+    from coordgate_keras.utils import atomic_io
+
+    atomic_io.atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+
+
 def predict(model, x, batch_size=16):
     import keras
 
@@ -272,6 +287,8 @@ def train_all(args, scale):
     crops_path = out / "crops.npz"
     if crops_path.exists():
         crops.update(dict(np.load(crops_path)))
+    gates_path = out / "gates.npz"
+    gates = dict(np.load(gates_path)) if gates_path.exists() else {}
     header = {
         "scale": args.scale,
         "scale_config": scale,
@@ -326,7 +343,10 @@ def train_all(args, scale):
             f.write(json.dumps(rec) + "\n")
         if run["seed"] == 0:
             crops[run["label"]] = pred[:4, rs, cs, 0]
-            np.savez_compressed(crops_path, **crops)
+            _save_npz(crops_path, crops)
+            if "/" not in run["label"] and run["model"].startswith("coordgate"):
+                gates[run["label"]] = trained_gates(model, scale["image_size"])
+                _save_npz(gates_path, gates)
         print(
             f"[{i + 1}/{len(runs)}] {run['label']:28s} seed {run['seed']} "
             f"PSNR {rec['psnr']:.2f} dB  SSIM {rec['ssim']:.4f}  "
@@ -545,12 +565,24 @@ def analyze(args):
         base["ssim"] = _ssim_numpy(base.pop("pred")[..., None], sharp)
     blurred_ssim = _ssim_numpy(blurred, sharp)
     first = {r["label"]: r for r in records if r["seed"] == 0}
+    # Without --latency, the latencies of an earlier analysis are kept (same
+    # models: they depend on the architecture, not on the training runs).
+    earlier, latency_env = {}, environment() if args.latency else None
+    if not args.latency and (out / "results.json").exists():
+        previous = json.loads((out / "results.json").read_text())
+        earlier = previous.get("models", {})
+        latency_env = previous.get("latency_environment") or previous.get(
+            "analysis_environment"
+        )
     import tempfile
 
     for label, row in rows.items():
         rec = first.get(label) or next(r for r in records if r["label"] == label)
         row["num_params"], row["macs"] = model_costs(label, rec, scale)
         row["init_psnr"] = init_psnr(rec, scale, blurred, sharp)
+        for key in ("keras_ms", "tflite_ms", "tflite_error"):
+            if key in earlier.get(label, {}):
+                row[key] = earlier[label][key]
         if args.latency and "/" not in label:
             print(f"latency {label} ...", flush=True)
             row["keras_ms"], model = keras_latency(rec, scale)
@@ -566,6 +598,7 @@ def analyze(args):
         "scale_config": scale,
         "training_environment": study["environment"],
         "analysis_environment": environment(),
+        "latency_environment": latency_env,
         "blurred": {**study["blurred"], "ssim": blurred_ssim},
         "baselines": baselines,
         "models": rows,
@@ -667,7 +700,7 @@ def render_markdown(results):
         "",
     ]
     if any("keras_ms" in r for r in results["models"].values()):
-        env = results["analysis_environment"]
+        env = results.get("latency_environment") or results["analysis_environment"]
         lines += [
             "Latency: median of batch-1 calls at the study's image size, random "
             f"weights, float32, measured by `--analyze --latency` on {env['hardware']}"
@@ -766,6 +799,45 @@ def plots(out, results):
         )
         fig.savefig(out / "corner_crops.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
+    plot_gates(out, results, plt)
+
+
+def plot_gates(out, results, plt):
+    """Gate maps of the trained CoordGate U-Nets (seed 0), 4 channels each. A
+    results folder whose runs saved no gates (before `gates.npz` existed)
+    shows the packaged `coordgate_unet_d1` weights instead, labelled so."""
+    size = results["scale_config"]["image_size"]
+    gates_path = out / "gates.npz"
+    if gates_path.exists():
+        gates = dict(np.load(gates_path))
+        source = "trained in this study, seed 0"
+    else:
+        from coordgate_keras.zoo import create_model
+
+        model = create_model("coordgate_unet_d1", weights="zernike_256")
+        gates = {"coordgate_unet_d1 (packaged)": trained_gates(model, size)}
+        source = (
+            "this folder's runs saved no gates:\npackaged zernike_256 weights, "
+            "trained by the recipe at 256x256, shown at the study's size"
+        )
+    names = [n for n in MODELS if n in gates] + [n for n in gates if n not in MODELS]
+    channels = max(len(gates[n]) for n in names)
+    fig, axes = plt.subplots(
+        len(names),
+        channels,
+        figsize=(2.2 * channels, 2.6 * len(names) + 0.4),
+        squeeze=False,
+        layout="constrained",
+    )
+    for row, name in zip(axes, names):
+        for k, ax in enumerate(row):
+            ax.axis("off")
+            if k < len(gates[name]):
+                ax.imshow(gates[name][k], cmap="magma")
+                ax.set_title(f"{name}\nchannel {k}", fontsize=7)
+    fig.suptitle(f"First CoordGate's gates ({source})", fontsize=8)
+    fig.savefig(out / "gate_maps.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
 
 
 def main(argv=None):
