@@ -43,6 +43,9 @@ def _small(name):
     return create_model(name, filters=4)
 
 
+# 26 s on 2 cores; the default run loads one model in a fresh process
+# (tests/layers/test_serialization.py): `make test-slow`.
+@pytest.mark.slow
 def test_every_registry_model_loads_in_a_fresh_process_after_one_import(tmp_path):
     expected = {}
     for name in list_models():

@@ -69,6 +69,9 @@ def _run(backend, tmp_path):
     return json.loads(proc.stdout.strip().splitlines()[-1].partition("RESULT ")[2])
 
 
+# 21 s on 2 cores; the default run checks data parallelism on JAX
+# (test_train.py's end-to-end JAX test): `make test-slow`.
+@pytest.mark.slow
 def test_tensorflow_mirrored_strategy_matches_one_device(tmp_path, check_match):
     result = _run("tensorflow", tmp_path)
     check_match(result, "mirrored")
