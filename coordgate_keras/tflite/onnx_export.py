@@ -290,11 +290,7 @@ def build_onnx_report(
         for b in batches
     ]
     metrics = verification.compare(reference, results)
-    passed = True
-    if "max_abs_error" in thresholds:
-        passed &= metrics["max_abs_error"] <= thresholds["max_abs_error"]
-    if "min_psnr" in thresholds:
-        passed &= metrics["psnr_db"] >= thresholds["min_psnr"]
+    passed = verification.passes(metrics, thresholds)
 
     import onnx
 

@@ -102,6 +102,17 @@ def run_tflite(tflite_path, batches, num_threads=None):
     return outputs
 
 
+def passes(metrics, thresholds):
+    """Whether `compare`'s metrics meet every threshold given (checked ones,
+    see `check_thresholds`)."""
+    passed = True
+    if "max_abs_error" in thresholds:
+        passed &= metrics["max_abs_error"] <= thresholds["max_abs_error"]
+    if "min_psnr" in thresholds:
+        passed &= metrics["psnr_db"] >= thresholds["min_psnr"]
+    return passed
+
+
 def compare(reference, outputs):
     """Max/mean absolute error and PSNR of `outputs` against `reference`.
 
@@ -239,11 +250,7 @@ def build_report(
     ]
     outputs = run_tflite(tflite_path, batches)
     metrics = compare(reference, outputs)
-    passed = True
-    if "max_abs_error" in thresholds:
-        passed &= metrics["max_abs_error"] <= thresholds["max_abs_error"]
-    if "min_psnr" in thresholds:
-        passed &= metrics["psnr_db"] >= thresholds["min_psnr"]
+    passed = passes(metrics, thresholds)
 
     with open(tflite_path, "rb") as f:
         content = f.read()
