@@ -143,14 +143,10 @@ def trained_1d(task, cutoff, log):
         for seed in task.seeds:
             keras.backend.clear_session()
             keras.utils.set_random_seed(seed)
-            model = sv_conv1d.create_model(
-                "coordgate_cnn1d",
-                input_shape=(config.length, 1),
-                depth=3,
-                filters=task.width,
-                kernel_size=(config.receptive_field - 1) // 3 + 1,
-                coordgate_options=options,
+            family = sv_conv1d.Family(
+                label, "coordgate_cnn1d", 3, {"coordgate_options": options}
             )
+            model = sv_conv1d.build(family, task.width, config)
             start = time.perf_counter()
             sv_conv1d.train(model, x_train, y_train, config, seed)
             seconds = time.perf_counter() - start

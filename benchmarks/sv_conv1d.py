@@ -272,9 +272,10 @@ def linear_references(x_train, y_train, x_test, y_test, radius, ridge=1e-9):
 
 
 def build(family, width, config):
-    """The zoo model of `family` (a key of FAMILIES) at `width` channels, with
-    the kernel size that gives every depth the same receptive field."""
-    spec = FAMILIES[family]
+    """The zoo model of `family` (a key of FAMILIES, or a `Family`) at `width`
+    channels, with the kernel size that gives every depth the same receptive
+    field."""
+    spec = family if isinstance(family, Family) else FAMILIES[family]
     kernel_size = (config.receptive_field - 1) // spec.depth + 1
     if spec.depth * (kernel_size - 1) + 1 != config.receptive_field:
         raise ValueError(
