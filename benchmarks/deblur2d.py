@@ -91,17 +91,6 @@ QUICK_BUDGET_SECONDS = 40 * 60
 EVAL_SEED = 9_000  # the held-out scenes and noise, shared by every run
 
 
-def environment():
-    """`_study.environment()` (package, backend, hardware, load, commit), plus
-    the keys the first results files used (`package_version`,
-    `keras_version`, `devices`), which the table header reads."""
-    env = _study.environment()
-    env["package_version"] = env["coordgate_keras"]
-    env["keras_version"] = env["keras"]
-    env["devices"] = env["gpus"] or [env["hardware"]]
-    return env
-
-
 # === Data ===
 
 
@@ -292,7 +281,7 @@ def train_all(args, scale):
     header = {
         "scale": args.scale,
         "scale_config": scale,
-        "environment": environment(),
+        "environment": _study.environment(),
         "blurred": {
             "psnr": float(psnr(blurred, sharp)),
             "tile_psnr": tile_psnr(blurred, sharp, grid),
@@ -444,52 +433,41 @@ def _ssim_numpy(pred, sharp):
     return float(np.mean(keras.ops.convert_to_numpy(value)))
 
 
-def model_costs(label, record, scale):
-    """Parameters and MACs at the study's image size (shapes only)."""
-    from coordgate_keras.zoo._model_table import count_macs
-    from coordgate_keras.zoo._registry import build_uninitialized
+def initialised_model(record, scale):
+    """The run's model as initialised (seed 0), float32, at the study's size:
+    what the analysis counts, scores before training and times."""
+    import keras
+
+    from coordgate_keras import training
+    from coordgate_keras.zoo import create_model
 
     size = scale["image_size"]
-    kwargs = _builder_kwargs(record, size)
-    model = build_uninitialized(record["model"], input_shape=(size, size, 1), **kwargs)
+    config = training.TrainConfig.from_dict(record["config"])
+    keras.utils.set_random_seed(0)
+    return create_model(
+        record["model"],
+        input_shape=(size, size, 1),
+        **training.builder_kwargs(config, (size, size, 1)),
+    )
+
+
+def model_costs(model):
+    """Parameters and MACs of one example."""
+    from coordgate_keras.zoo._model_table import count_macs
+
     return int(model.count_params()), int(count_macs(model))
 
 
-def _builder_kwargs(record, size):
-    from coordgate_keras import training
-
-    config = training.TrainConfig.from_dict(record["config"])
-    return training.builder_kwargs(config, (size, size, 1))
-
-
-def init_psnr(record, scale, blurred, sharp):
-    """Held-out PSNR of the model as initialised (seed 0), before any step: how
-    far from the identity a residual model starts decides how much of a short
+def init_psnr(model, blurred, sharp):
+    """Held-out PSNR of the model as initialised, before any step: how far
+    from the identity a residual model starts decides how much of a short
     budget it spends getting back to the blurred input."""
-    import keras
+    return float(psnr(predict(model, blurred), sharp))
 
-    from coordgate_keras.zoo import create_model
 
-    keras.utils.set_random_seed(0)
+def keras_latency(model, scale, runs=10):
+    """Median batch-1 latency (ms) of `model` on this CPU."""
     size = scale["image_size"]
-    model = create_model(
-        record["model"], input_shape=(size, size, 1), **_builder_kwargs(record, size)
-    )
-    value = float(psnr(predict(model, blurred), sharp))
-    keras.backend.clear_session()
-    return value
-
-
-def keras_latency(record, scale, runs=10):
-    """Median batch-1 latency (ms) of the model with random weights, on this CPU."""
-    import keras
-
-    from coordgate_keras.zoo import create_model
-
-    size = scale["image_size"]
-    model = create_model(
-        record["model"], input_shape=(size, size, 1), **_builder_kwargs(record, size)
-    )
     x = np.random.default_rng(0).random((1, size, size, 1), dtype="float32")
     fn = model.predict_on_batch
     for _ in range(3):
@@ -499,8 +477,7 @@ def keras_latency(record, scale, runs=10):
         t0 = time.perf_counter()
         fn(x)
         times.append((time.perf_counter() - t0) * 1e3)
-    keras.backend.clear_session()
-    return float(np.median(times)), model
+    return float(np.median(times))
 
 
 def tflite_latency(model, scale, tmpdir):
@@ -567,7 +544,7 @@ def analyze(args):
     first = {r["label"]: r for r in records if r["seed"] == 0}
     # Without --latency, the latencies of an earlier analysis are kept (same
     # models: they depend on the architecture, not on the training runs).
-    earlier, latency_env = {}, environment() if args.latency else None
+    earlier, latency_env = {}, _study.environment() if args.latency else None
     if not args.latency and (out / "results.json").exists():
         previous = json.loads((out / "results.json").read_text())
         earlier = previous.get("models", {})
@@ -576,28 +553,32 @@ def analyze(args):
         )
     import tempfile
 
+    import keras
+
     for label, row in rows.items():
         rec = first.get(label) or next(r for r in records if r["label"] == label)
-        row["num_params"], row["macs"] = model_costs(label, rec, scale)
-        row["init_psnr"] = init_psnr(rec, scale, blurred, sharp)
+        model = initialised_model(rec, scale)
+        row["num_params"], row["macs"] = model_costs(model)
+        row["init_psnr"] = init_psnr(model, blurred, sharp)
         for key in ("keras_ms", "tflite_ms", "tflite_error"):
             if key in earlier.get(label, {}):
                 row[key] = earlier[label][key]
         if args.latency and "/" not in label:
             print(f"latency {label} ...", flush=True)
-            row["keras_ms"], model = keras_latency(rec, scale)
+            row["keras_ms"] = keras_latency(model, scale)
             with tempfile.TemporaryDirectory() as tmp:
                 try:
                     row["tflite_ms"] = tflite_latency(model, scale, tmp)
                 except Exception as error:  # reported, not hidden
                     row["tflite_ms"] = None
                     row["tflite_error"] = str(error)[:200]
+        keras.backend.clear_session()
     results = {
         "study": "deblur2d",
         "scale": study["scale"],
         "scale_config": scale,
         "training_environment": study["environment"],
-        "analysis_environment": environment(),
+        "analysis_environment": _study.environment(),
         "latency_environment": latency_env,
         "blurred": {**study["blurred"], "ssim": blurred_ssim},
         "baselines": baselines,
@@ -616,6 +597,12 @@ def _init(row):
     return "-" if value is None else f"{value:.2f}"
 
 
+def _hardware(env):
+    # `_study.environment()`'s key, or the device list of the first results
+    # files (full_h100's study.json).
+    return env.get("hardware") or ", ".join(env["devices"])
+
+
 def render_markdown(results):
     scale, env = results["scale_config"], results["training_environment"]
     seeds = max(len(r["seeds"]) for r in results["models"].values())
@@ -624,8 +611,9 @@ def render_markdown(results):
         "",
         "<!-- Generated by benchmarks/deblur2d.py --analyze; do not edit. -->",
         "",
-        f"Trained on {', '.join(env['devices'])} ({env['backend']} backend, Keras "
-        f"{env['keras_version']}, coordgate-keras {env['package_version']}). "
+        f"Trained on {_hardware(env)} ({env['backend']} backend, Keras "
+        f"{env.get('keras') or env['keras_version']}, coordgate-keras "
+        f"{env.get('coordgate_keras') or env['package_version']}). "
         f"{scale['image_size']}x{scale['image_size']} images, Zernike PSF field "
         f"{scale['psf']['grid_shape']} grid of {scale['psf']['kernel_size']} px "
         f"PSFs, Poisson+Gaussian noise; every model: {scale['steps']} steps, batch "
@@ -703,7 +691,7 @@ def render_markdown(results):
         env = results.get("latency_environment") or results["analysis_environment"]
         lines += [
             "Latency: median of batch-1 calls at the study's image size, random "
-            f"weights, float32, measured by `--analyze --latency` on {env['hardware']}"
+            f"weights, float32, measured by `--analyze --latency` on {_hardware(env)}"
             f" (load average at start {env['load_average_at_start']}): Keras "
             f"`predict_on_batch` on the {env['backend']} backend, and the float32 "
             "TFLite export (LiteRT, XNNPACK, 2 threads).",
