@@ -231,12 +231,14 @@ STALE_STAGING_SECONDS = 24 * 3600
 def _remove_stale_staging(directory):
     now = time.time()
     for name in os.listdir(directory):
+        if not name.startswith(".download-"):
+            continue
         path = os.path.join(directory, name)
         try:
             stale = now - os.path.getmtime(path) > STALE_STAGING_SECONDS
         except OSError:  # removed meanwhile by another process
             continue
-        if name.startswith(".download-") and os.path.isdir(path) and stale:
+        if stale and os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
 
 
