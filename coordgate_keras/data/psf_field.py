@@ -13,6 +13,12 @@ _FORMAT_VERSION = 1
 _SUM_TOLERANCE = 1e-4
 
 
+def cell_centres(num_pixels, num_cells):
+    """Pixel coordinates of the centres of `num_cells` equal cells along an axis
+    of `num_pixels` (pixel centres are integers): where grid nodes sit."""
+    return (np.arange(num_cells) + 0.5) * num_pixels / num_cells - 0.5
+
+
 def axis_weights(num_pixels, num_nodes, positions=None):
     """Bilinear (hat-function) interpolation weights along one image axis.
 
@@ -205,9 +211,7 @@ class PSFField:
             `grid_cols`.
         """
         (gy, gx), (height, width) = self.grid_shape, image_shape
-        rows = (np.arange(gy) + 0.5) * height / gy - 0.5
-        cols = (np.arange(gx) + 0.5) * width / gx - 0.5
-        return rows, cols
+        return cell_centres(height, gy), cell_centres(width, gx)
 
     def interpolation_weights(self, image_shape):
         """Bilinear weight maps `w_ij(p)` of every grid node.
@@ -281,10 +285,8 @@ class PSFField:
         k, r = self.kernel_size, self.radius
         top, left = height // 2 - r, width // 2 - r
         stack = np.zeros((height, width, grid_shape[0] * grid_shape[1]), np.float32)
-        rows = (np.arange(grid_shape[0]) + 0.5) * height / grid_shape[0] - 0.5
-        cols = (np.arange(grid_shape[1]) + 0.5) * width / grid_shape[1] - 0.5
-        for i, row in enumerate(rows):
-            for j, col in enumerate(cols):
+        for i, row in enumerate(cell_centres(height, grid_shape[0])):
+            for j, col in enumerate(cell_centres(width, grid_shape[1])):
                 psf = self.psf_at(row, col, image_shape)
                 stack[top : top + k, left : left + k, i * grid_shape[1] + j] = psf
         return stack

@@ -24,7 +24,12 @@ def publish_weights(workdir, tag, out_dir):
         The sidecar dict (also written as JSON).
     """
     from coordgate_keras.training import config as config_lib
-    from coordgate_keras.training.train import evaluate, heldout_data, load_trained
+    from coordgate_keras.training.train import (
+        builder_kwargs,
+        evaluate,
+        heldout_data,
+        load_trained,
+    )
     from coordgate_keras.zoo import _weights
 
     cfg = config_lib.TrainConfig.from_file(os.path.join(workdir, "config.json"))
@@ -71,9 +76,7 @@ def publish_weights(workdir, tag, out_dir):
         "trained_on": _hardware(),
         "training_backend": trained.get("backend"),
     }
-    # `psfs: field` only set initial values, which the weights replace; the
-    # builder gets them from the recipe, not from the weight entry.
-    kwargs = {k: v for k, v in cfg.model_kwargs.items() if k != "psfs"}
+    kwargs = builder_kwargs(cfg, initial=False)  # what rebuilds it for loading
     _, _, sidecar = _weights.write(model, out_dir, cfg.model, tag, kwargs, metadata)
     return sidecar
 

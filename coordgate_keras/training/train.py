@@ -94,7 +94,9 @@ def load_trained(workdir, input_shape=None):
     )
     with _precision("float32"):
         model = create_model(
-            cfg.model, input_shape=input_shape, **builder_kwargs(cfg, input_shape)
+            cfg.model,
+            input_shape=input_shape,
+            **builder_kwargs(cfg, input_shape, initial=False),
         )
     model.set_weights(final.get_weights())
     return model
@@ -438,16 +440,19 @@ def _precision(precision):
         keras.config.set_dtype_policy(previous)
 
 
-def builder_kwargs(cfg, input_shape=None):
+def builder_kwargs(cfg, input_shape=None, initial=True):
     """`cfg.model_kwargs` for the zoo builder, with `psfs: "field"` resolved.
 
     `psfs: "field"` (MultiWienerNet) becomes the stack of the training field's
     PSFs at the centres of a `sqrt(num_psfs)`-square grid
     (`PSFField.sample_psfs`) at the input's height and width (`image_size`
-    when `input_shape` is None). Only the initial values depend on it.
+    when `input_shape` is None). Only the initial values depend on it, so with
+    `initial=False` (a network whose weights are loaded next) it is dropped.
     """
     kwargs = dict(cfg.model_kwargs)
-    if kwargs.get("psfs") == "field":
+    if kwargs.get("psfs") == "field" and not initial:
+        del kwargs["psfs"]
+    elif kwargs.get("psfs") == "field":
         side = math.isqrt(kwargs.get("num_psfs") or 4)
         shape = tuple(input_shape[:2]) if input_shape else cfg.image_shape
         kwargs["psfs"] = _data.psf_field(cfg).sample_psfs(shape, (side, side))
