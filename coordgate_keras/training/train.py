@@ -81,7 +81,8 @@ def load_trained(workdir, input_shape=None):
     Args:
         workdir: str. A finished `train()` workdir.
         input_shape: tuple or None. Input shape without the batch axis; None
-            uses the builder's default (any size for U-Nets).
+            uses the builder's default (any size for U-Nets), or the size the
+            run trained at when its weights depend on it (MultiWienerNet).
 
     Returns:
         A float32 `keras.Model`.
@@ -92,13 +93,17 @@ def load_trained(workdir, input_shape=None):
     final = keras.saving.load_model(
         os.path.join(os.fspath(workdir), "final.keras"), compile=False
     )
+    kwargs = builder_kwargs(cfg, input_shape, initial=False)
+    trained = final.get_weights()
     with _precision("float32"):
-        model = create_model(
-            cfg.model,
-            input_shape=input_shape,
-            **builder_kwargs(cfg, input_shape, initial=False),
-        )
-    model.set_weights(final.get_weights())
+        model = create_model(cfg.model, input_shape=input_shape, **kwargs)
+        if input_shape is None and [w.shape for w in model.weights] != [
+            w.shape for w in trained
+        ]:
+            # Weights that depend on the input size (MultiWienerNet's
+            # image-size PSFs): rebuild at the size the run trained at.
+            model = create_model(cfg.model, input_shape=final.input_shape[1:], **kwargs)
+    model.set_weights(trained)
     return model
 
 
