@@ -8,8 +8,11 @@ then `coordgate_keras.training.publish_weights` writes
 
     KERAS_BACKEND=jax python benchmarks/published_weights.py --out weights/   # GPU
     python benchmarks/published_weights.py --out /tmp/w --set steps=5  # smoke
+    python benchmarks/published_weights.py --out w/ --models unet_d3_w16  # CPU, ~1 h
 
-Copy the results into `coordgate_keras/zoo/weights/` and their SHA-256 into
+`--models` takes recipe names; each recipe publishes under its own tag
+(`PUBLISHED`), `--tag` overrides it. Copy the results into
+`coordgate_keras/zoo/weights/` and their SHA-256 into
 `coordgate_keras/zoo/unet_presets.py`.
 """
 
@@ -20,13 +23,16 @@ import subprocess
 import sys
 import time
 
-PUBLISHED = (
-    "coordgate_unet_d2",
-    "unet_d2",
-    "coordgate_unet_d1",
-    "coordconv_unet_d2",
-    "unet_d3",
-)
+# recipe name -> weight tag. `unet_d3_w16` is `unet_d3` with base_filters=16,
+# trained on CPU (float32, TensorFlow); the others were trained on one GPU.
+PUBLISHED = {
+    "coordgate_unet_d2": "zernike_256",
+    "unet_d2": "zernike_256",
+    "coordgate_unet_d1": "zernike_256",
+    "coordconv_unet_d2": "zernike_256",
+    "unet_d3": "zernike_256",
+    "unet_d3_w16": "zernike_256_w16",
+}
 RECIPES = os.path.join(
     os.path.dirname(os.path.abspath(__file__)),
     "..",
@@ -40,8 +46,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder for weights + sidecars")
     parser.add_argument("--workdir", default=None, help="training workdirs")
-    parser.add_argument("--tag", default="zernike_256")
-    parser.add_argument("--models", nargs="*", default=list(PUBLISHED))
+    parser.add_argument(
+        "--tag", default=None, help="weight tag for every recipe (default: PUBLISHED)"
+    )
+    parser.add_argument(
+        "--models", nargs="*", default=list(PUBLISHED), help="recipe names"
+    )
     parser.add_argument(
         "--set",
         nargs="*",
@@ -81,10 +91,12 @@ def main(argv=None):
             continue
         from coordgate_keras.training import publish_weights
 
-        sidecar = publish_weights(workdir, args.tag, args.out)
+        tag = args.tag or PUBLISHED.get(name, "zernike_256")
+        sidecar = publish_weights(workdir, tag, args.out)
         summary.append(
             {
                 "model": name,
+                "tag": tag,
                 "status": "ok",
                 "seconds": round(time.time() - t0, 1),
                 "sha256": sidecar["sha256"],

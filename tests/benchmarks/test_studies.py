@@ -54,3 +54,19 @@ def test_deblur2d_extra_ablation_seeds_come_last():
     tail = runs[2 * n_models + n_ablations :]
     assert [r["seed"] for r in tail] == [1] * n_ablations + [2] * n_ablations
     assert all(r["model"] == "coordgate_unet_d2" and "/" in r["label"] for r in tail)
+
+
+def test_deblur2d_names_the_hardware_of_resumed_invocations():
+    first = {"hardware": "NVIDIA H100 80GB HBM3"}
+    results = {"training_environment": first, "resumed_environments": []}
+    assert deblur2d._trained_on(results) == "NVIDIA H100 80GB HBM3"
+    # The first results files recorded a device list, not `hardware`.
+    results["training_environment"] = {"devices": ["NVIDIA H100 80GB HBM3"]}
+    results["resumed_environments"] = [
+        {"hardware": "NVIDIA H100 80GB HBM3"},
+        {"hardware": "NVIDIA H200"},
+        {"hardware": "NVIDIA H200"},
+    ]
+    assert deblur2d._trained_on(results) == (
+        "NVIDIA H100 80GB HBM3 (runs added later on NVIDIA H200)"
+    )
