@@ -249,20 +249,23 @@ def test_diff_names_fields():
     assert a.diff(b) == ["psf", "steps"]
 
 
-EXPECTED_RECIPES = [
-    "coordconv_unet_d2",
-    "coordgate_unet_d1",
-    "coordgate_unet_d2",
-    "unet_d2",
-    "unet_d3",
-]
+# recipe -> (model, model_kwargs, precision, xla). `unet_d3_w16` is the CPU-sized
+# deeper plain U-Net (float32 without XLA: bfloat16 and XLA are slow on CPUs).
+EXPECTED_RECIPES = {
+    "coordconv_unet_d2": ("coordconv_unet_d2", {}, "mixed_bfloat16", "auto"),
+    "coordgate_unet_d1": ("coordgate_unet_d1", {}, "mixed_bfloat16", "auto"),
+    "coordgate_unet_d2": ("coordgate_unet_d2", {}, "mixed_bfloat16", "auto"),
+    "unet_d2": ("unet_d2", {}, "mixed_bfloat16", "auto"),
+    "unet_d3": ("unet_d3", {}, "mixed_bfloat16", "auto"),
+    "unet_d3_w16": ("unet_d3", {"base_filters": 16}, "float32", "off"),
+}
 
 
 def test_recipes_are_complete_and_match_the_published_setting():
-    assert list_recipes() == EXPECTED_RECIPES
-    for name in EXPECTED_RECIPES:
+    assert list_recipes() == sorted(EXPECTED_RECIPES)
+    for name, (model, kwargs, precision, xla) in EXPECTED_RECIPES.items():
         cfg = load_config(name)
-        assert cfg.model == name
+        assert cfg.model == model
         assert cfg.image_size == 256 and cfg.batch_size == 16 and cfg.steps == 1500
         assert (cfg.optimizer, cfg.learning_rate, cfg.schedule, cfg.loss) == (
             "adam",
@@ -270,10 +273,10 @@ def test_recipes_are_complete_and_match_the_published_setting():
             "cosine",
             "mse",
         )
-        assert cfg.model_kwargs == {"residual": True}
+        assert cfg.model_kwargs == {"residual": True, **kwargs}
+        assert (cfg.precision, cfg.xla, cfg.seed) == (precision, xla, 0)
         assert cfg.psf == config_lib.DEFAULT_PSF
         assert cfg.noise == config_lib.DEFAULT_NOISE
-        assert cfg.precision == "mixed_bfloat16" and cfg.seed == 0
         # A complete config: every field is written in the file.
         import yaml
 
