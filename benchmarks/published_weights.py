@@ -50,7 +50,10 @@ def main(argv=None):
         "--tag", default=None, help="weight tag for every recipe (default: PUBLISHED)"
     )
     parser.add_argument(
-        "--models", nargs="*", default=list(PUBLISHED), help="recipe names"
+        "--models",
+        nargs="*",
+        default=[name for name in PUBLISHED if name != "unet_d3_w16"],
+        help="recipe names (default: the GPU recipes; unet_d3_w16 runs on CPU)",
     )
     parser.add_argument(
         "--set",
