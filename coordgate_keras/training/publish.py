@@ -82,9 +82,38 @@ def publish_weights(workdir, tag, out_dir):
 
 
 def _hardware():
-    info = {"machine": platform.machine(), "backend": keras.backend.backend()}
+    """Where the weights were published (in the session that trained them)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    info = {
+        "machine": platform.machine(),
+        "backend": keras.backend.backend(),
+        "cpu": _cpu_model(),
+        "cpu_cores": cores,
+    }
     if keras.backend.backend() == "jax":
         import jax
 
         info["devices"] = [d.device_kind for d in jax.devices()]
+    elif keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        info["devices"] = [
+            tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in gpus
+        ] or ["CPU"]
     return info
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -40,6 +40,16 @@ UNET_PRESETS = {
             "builder_kwargs": {"residual": True},
         },
     },
+    "unet_d3": {
+        # The deeper plain U-Net the package carries: base_filters=16 gives it
+        # as many parameters as coordgate_unet_d1. Trained on 2 CPU cores
+        # (recipe unet_d3_w16: TensorFlow, float32); the others on one H100.
+        "zernike_256_w16": {
+            "sha256": "3d785ebcd34b5df8d985491959ed97764a72866d7edf8222000c31b306556b37",  # noqa: E501
+            "description": _ZERNIKE_256[:-1] + "; base_filters=16, trained on CPU.",
+            "builder_kwargs": {"residual": True, "base_filters": 16},
+        },
+    },
 }
 
 

@@ -18,8 +18,11 @@ def run(args):
 
 
 def format_weights_table(entries):
+    # Columns as wide as their longest entry (registered names can be long).
+    mw = max([20] + [len(e.model) for e in entries])
+    tw = max([12] + [len(e.tag) for e in entries])
     header = (
-        f"{'model':20s} {'tag':12s} {'params':>10s} {'MiB':>6s} {'PSNR':>6s} "
+        f"{'model':{mw}s} {'tag':{tw}s} {'params':>10s} {'MiB':>6s} {'PSNR':>6s} "
         f"{'blurred':>7s} {'SSIM':>6s} {'steps':>6s}  where"
     )
     lines = [header]
@@ -28,7 +31,7 @@ def format_weights_table(entries):
         metrics = meta.get("metrics", {})
         where = "packaged" if e.packaged_path else (e.url or "download")
         lines.append(
-            f"{e.model:20s} {e.tag:12s} {meta.get('num_params', 0):>10,} "
+            f"{e.model:{mw}s} {e.tag:{tw}s} {meta.get('num_params', 0):>10,} "
             f"{meta.get('size_bytes', 0) / 2**20:6.1f} "
             f"{metrics.get('psnr', float('nan')):6.2f} "
             f"{metrics.get('psnr_blurred', float('nan')):7.2f} "

@@ -408,3 +408,15 @@ def test_packaged_weights_reproduce_their_sidecar_metrics():
     assert scores["psnr_blurred"] == pytest.approx(expected["psnr_blurred"], abs=1e-3)
     assert scores["psnr"] == pytest.approx(expected["psnr"], abs=0.05)
     assert scores["ssim"] == pytest.approx(expected["ssim"], abs=1e-3)
+
+
+@needs_packaged
+def test_weights_table_columns_fit_the_longest_tag():
+    from coordgate_keras.zoo.weights_cli import format_weights_table
+
+    lines = format_weights_table(PACKAGED).splitlines()
+    where = lines[0].index("where")
+    assert all(line.index("packaged") == where for line in lines[1:])
+    params_end = lines[0].index("params") + len("params")
+    for line, entry in zip(lines[1:], PACKAGED):
+        assert line[:params_end].endswith(f"{entry.metadata['num_params']:,}")
