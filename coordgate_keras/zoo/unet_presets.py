@@ -4,7 +4,9 @@ Each tag names a `.weights.h5` file shipped in `coordgate_keras/zoo/weights/` wi
 a JSON sidecar (recipe, held-out metrics, versions, architecture). The SHA-256
 written here is what the file must hash to; the builder arguments are what
 `create_model(name, weights=tag)` builds with. The files were trained by
-`coordgate-train --config coordgate_keras/training/recipes/<model>.yaml`.
+`coordgate-train --config coordgate_keras/training/recipes/<recipe>.yaml` (the
+recipe is named after the model, `unet_d3_w16` for `unet_d3`/`zernike_256_w16`;
+`benchmarks/published_weights.py` maps recipes to tags).
 """
 
 from coordgate_keras.zoo import _weights
