@@ -39,7 +39,15 @@ WEIGHTS_URL_ENV = "COORDGATE_KERAS_WEIGHTS_URL"
 PACKAGED_WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
 CACHE_SUBDIR = os.path.join("coordgate_keras", "weights")
 # Configuration keys that do not change what a layer computes.
-_IGNORED_CONFIG_KEYS = ("name", "dtype", "trainable")
+# Initializers do not decide whether weights fit (loading replaces what they
+# made): `create_model(name, weights=tag, output_initializer="zeros")` loads.
+_IGNORED_CONFIG_KEYS = (
+    "name",
+    "dtype",
+    "trainable",
+    "kernel_initializer",
+    "bias_initializer",
+)
 # Layers that pass their input through unchanged (input checks): they do not
 # decide whether weights fit, and newer builders may add or drop them.
 _IDENTITY_LAYERS = ("SpatialSizeCheck",)

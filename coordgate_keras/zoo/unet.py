@@ -34,6 +34,7 @@ def build_unet(
     residual=False,
     spatial=None,
     coordgate_options=None,
+    output_initializer="glorot_uniform",
     name="unet",
 ):
     """Builds a 2D U-Net, optionally spatially varying (CoordConv or CoordGate).
@@ -84,6 +85,11 @@ def build_unet(
         spatial: None, `"coordconv"` or `"coordgate"`. See above.
         coordgate_options: dict or None. Keyword arguments of `CoordGate`, over
             `PAPER_COORDGATE_OPTIONS`; only with `spatial="coordgate"`.
+        output_initializer: str or `keras.initializers.Initializer`. Kernel
+            initializer of the output 1x1 convolution. With `residual=True`,
+            `"zeros"` makes the untrained network the identity (it starts at the
+            blurred input's score; see the 2D study's "PSNR at init"); the
+            default is Keras' and that of every published run.
         name: str. Model name, also the prefix of every layer name.
 
     Returns:
@@ -116,6 +122,7 @@ def build_unet(
     check_divisible(input_shape, depth)
     channels = input_shape[-1]
     out_channels = resolve_out_channels(out_channels, channels, residual)
+    output_initializer = resolve_initializer(output_initializer, "output_initializer")
 
     inputs = keras.Input(input_shape, name=f"{name}_input")
     x = size_check(inputs, depth, name)
@@ -138,6 +145,7 @@ def build_unet(
         out_channels=out_channels,
         output_activation=output_activation,
         residual=residual,
+        kernel_initializer=output_initializer,
         name=name,
     )
     return keras.Model(inputs, outputs, name=name)
@@ -248,10 +256,18 @@ def upsample_block(x, filters, mode="upsample", coordconv=False, name="up"):
 
 
 def output_head(
-    x, inputs, out_channels, output_activation=None, residual=False, name="unet"
+    x,
+    inputs,
+    out_channels,
+    output_activation=None,
+    residual=False,
+    kernel_initializer="glorot_uniform",
+    name="unet",
 ):
     """1x1 convolution to `out_channels`, optional global residual, activation."""
-    x = keras.layers.Conv2D(out_channels, 1, name=f"{name}_out_conv")(x)
+    x = keras.layers.Conv2D(
+        out_channels, 1, kernel_initializer=kernel_initializer, name=f"{name}_out_conv"
+    )(x)
     if residual:
         x = keras.layers.Add(name=f"{name}_residual")([inputs, x])
     if output_activation is not None:
@@ -260,6 +276,19 @@ def output_head(
 
 
 # === Argument checks (Keras' error form) ===
+
+
+def resolve_initializer(value, name):
+    """`keras.initializers.get(value)`, refused in Keras' error form."""
+    try:
+        initializer = keras.initializers.get(value)
+    except (ValueError, TypeError):
+        initializer = None
+    if initializer is None:
+        raise av.invalid_value(
+            value, name, "a Keras initializer or its name, e.g. 'zeros'"
+        )
+    return initializer
 
 
 def validate_unet_arguments(

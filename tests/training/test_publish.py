@@ -52,7 +52,9 @@ def test_published_file_and_sidecar_describe_what_a_user_loads(tmp_path):
     assert hardware["cpu_cores"] >= 1 and hardware["cpu"] and hardware["devices"]
 
     # The sidecar's metrics are what the file gives, scored independently.
-    model = create_model("unet_d1", input_shape=(32, 32, 1), **sidecar["builder_kwargs"])
+    model = create_model(
+        "unet_d1", input_shape=(32, 32, 1), **sidecar["builder_kwargs"]
+    )
     model.load_weights(str(path))
     blurred, sharp = heldout_data(cfg)
     pred = model.predict(blurred, verbose=0)
@@ -70,6 +72,8 @@ def test_an_unfinished_workdir_is_refused(tmp_path):
     metrics = json.loads((workdir / "metrics.json").read_text())
     metrics["finished"] = False
     (workdir / "metrics.json").write_text(json.dumps(metrics))
-    with pytest.raises(ValueError, match=r"argument `workdir`. Expected a finished run"):
+    with pytest.raises(
+        ValueError, match=r"argument `workdir`. Expected a finished run"
+    ):
         publish_weights(str(workdir), "tiny", str(tmp_path / "out"))
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

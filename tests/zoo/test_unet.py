@@ -205,6 +205,24 @@ def test_residual_predicts_a_correction():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x)), x)
 
 
+@pytest.mark.parametrize("spatial", [None, "coordconv", "coordgate"])
+def test_zero_output_initializer_starts_at_the_identity(spatial):
+    model = build_unet(
+        (16, 16, 1),
+        depth=1,
+        base_filters=4,
+        residual=True,
+        spatial=spatial,
+        output_initializer="zeros",
+    )
+    x = np.random.default_rng(0).uniform(size=(2, 16, 16, 1)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x)), x)
+    # Only the output convolution changes: the default one is not zero.
+    default = build_unet((16, 16, 1), depth=1, base_filters=4, residual=True)
+    kernel = default.get_layer("unet_out_conv").get_weights()[0]
+    assert np.abs(kernel).max() > 0
+
+
 def test_output_activation_and_channels():
     model = build_unet(
         (16, 16, 3),
@@ -308,6 +326,11 @@ def test_wrong_input_size_names_the_sizes_and_the_nearest_valid_ones():
         (
             dict(in_channels=0),
             "`in_channels`. Expected a positive integer or None. Received: in_channels=0",
+        ),
+        (
+            dict(output_initializer="nope"),
+            "`output_initializer`. Expected a Keras initializer or its name, e.g. "
+            "'zeros'. Received: output_initializer='nope'",
         ),
     ],
 )

@@ -216,6 +216,16 @@ def test_weights_for_other_builder_arguments_are_refused():
         load_weights(create_model("unet_d1"), entry.tag, name=entry.model)
 
 
+@needs_packaged
+def test_weights_load_whatever_the_initializers():
+    # Initializers do not decide whether weights fit: loading replaces them.
+    entry = SERVED
+    model = create_model(entry.model, weights=entry.tag, output_initializer="zeros")
+    reference = create_model(entry.model, weights=entry.tag)
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 # === Downloads (served from 127.0.0.1) ===
 
 
