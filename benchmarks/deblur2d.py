@@ -5,7 +5,9 @@ with CoordGate against deeper plain U-Nets, CoordConv U-Nets and MultiWienerNet,
 all trained with the same budget (steps, batch, optimizer, loss, data) by
 `coordgate_keras.training.train`, and evaluated on one held-out set. Also the
 blurred input and classical Wiener deconvolution (centre PSF, local PSF per
-tile), and ablations of the CoordGate options on `coordgate_unet_d2`.
+tile), ablations of the CoordGate options on `coordgate_unet_d2`, and of the
+start: `*/zero_output` U-Nets whose output convolution starts at zero (the
+untrained residual network is then the identity).
 
     python benchmarks/deblur2d.py --quick            # CPU scale (<= 45 min on 2 cores)
     python benchmarks/deblur2d.py --full             # GPU scale (JAX backend fine)
@@ -57,6 +59,16 @@ ABLATIONS = {
     "cg_d2/no_projection": {"use_projection": False},
     "cg_d2/units=16": {"encoding_units": 16},
     "cg_d2/layers=1": {"encoding_layers": 1},
+}
+
+# Ablations of the start (label -> model): the output 1x1 convolution starts at
+# zero (`output_initializer="zeros"`), so the residual network starts as the
+# identity, at the blurred input's score. Asks whether CoordConv trails because of
+# its start (its untrained network is far from the identity: "PSNR at init").
+ZERO_OUTPUT = {
+    "cc_d2/zero_output": "coordconv_unet_d2",
+    "unet_d2/zero_output": "unet_d2",
+    "cg_d2/zero_output": "coordgate_unet_d2",
 }
 
 SCALES = {
@@ -173,6 +185,10 @@ def run_list(scale, seeds, ablations=True, ablation_seeds=1):
             {"label": label, "model": "coordgate_unet_d2", "coordgate_options": opts,
              "seed": seed}
             for label, opts in ABLATIONS.items()
+        ] + [
+            {"label": label, "model": model, "coordgate_options": None,
+             "model_kwargs": {"output_initializer": "zeros"}, "seed": seed}
+            for label, model in ZERO_OUTPUT.items()
         ]  # fmt: skip
 
     if ablations:
@@ -208,6 +224,7 @@ def train_run(run, scale, workdir):
             model_kwargs["base_filters"] = max(8, scale["base_filters"] * 3 // 8 * 2)
     if run["coordgate_options"]:
         model_kwargs["coordgate_options"] = run["coordgate_options"]
+    model_kwargs.update(run.get("model_kwargs") or {})
     config = training.TrainConfig().replace(
         model=run["model"],
         model_kwargs=model_kwargs,
@@ -707,6 +724,9 @@ def render_markdown(results):
         "",
         "Rows `a/option` are model `a` with one option changed (`cg_d2`: "
         "`coordgate_unet_d2`'s CoordGate options; seed 0 unless more are listed). "
+        "`*/zero_output`: the output 1x1 convolution starts at zero "
+        "(`output_initializer='zeros'`), so the untrained network is the identity "
+        "(`cc_d2`: `coordconv_unet_d2`). "
         "`multiwienernet/norm=batch`: the zoo's default MultiWienerNet (the authors' "
         "batch norm), as trained before the study switched to the plain U-Net's "
         "setting (`gauss_psfs`: Wiener filters started as Gaussians, not from the "

@@ -122,7 +122,6 @@ def build_unet(
     check_divisible(input_shape, depth)
     channels = input_shape[-1]
     out_channels = resolve_out_channels(out_channels, channels, residual)
-    output_initializer = resolve_initializer(output_initializer, "output_initializer")
 
     inputs = keras.Input(input_shape, name=f"{name}_input")
     x = size_check(inputs, depth, name)
@@ -146,6 +145,7 @@ def build_unet(
         output_activation=output_activation,
         residual=residual,
         kernel_initializer=output_initializer,
+        initializer_argument="output_initializer",
         name=name,
     )
     return keras.Model(inputs, outputs, name=name)
@@ -262,9 +262,16 @@ def output_head(
     output_activation=None,
     residual=False,
     kernel_initializer="glorot_uniform",
+    initializer_argument="kernel_initializer",
     name="unet",
 ):
-    """1x1 convolution to `out_channels`, optional global residual, activation."""
+    """1x1 convolution to `out_channels`, optional global residual, activation.
+
+    The initializer is resolved here, where the convolution used to resolve it:
+    a seeded initializer draws its seed when it is made, so resolving it earlier
+    would change every seeded model's weights.
+    """
+    kernel_initializer = resolve_initializer(kernel_initializer, initializer_argument)
     x = keras.layers.Conv2D(
         out_channels, 1, kernel_initializer=kernel_initializer, name=f"{name}_out_conv"
     )(x)

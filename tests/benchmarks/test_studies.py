@@ -38,7 +38,8 @@ def test_high_frequency_fraction_ignores_the_edges_of_a_ramp():
 def test_deblur2d_runs_ablations_before_the_second_seed():
     runs = deblur2d.run_list(deblur2d.SCALES["quick"], seeds=3)
     labels = [(r["label"], r["seed"]) for r in runs]
-    n_models, n_ablations = len(deblur2d.RUN_ORDER), len(deblur2d.ABLATIONS)
+    n_models = len(deblur2d.RUN_ORDER)
+    n_ablations = len(deblur2d.ABLATIONS) + len(deblur2d.ZERO_OUTPUT)
     assert len(runs) == 3 * n_models + n_ablations
     assert all(seed == 0 for _, seed in labels[: n_models + n_ablations])
     assert all("/" in label for label, _ in labels[n_models : n_models + n_ablations])
@@ -50,10 +51,16 @@ def test_deblur2d_runs_ablations_before_the_second_seed():
 
 def test_deblur2d_extra_ablation_seeds_come_last():
     runs = deblur2d.run_list(deblur2d.SCALES["quick"], seeds=2, ablation_seeds=3)
-    n_models, n_ablations = len(deblur2d.RUN_ORDER), len(deblur2d.ABLATIONS)
+    n_models = len(deblur2d.RUN_ORDER)
+    n_ablations = len(deblur2d.ABLATIONS) + len(deblur2d.ZERO_OUTPUT)
     tail = runs[2 * n_models + n_ablations :]
     assert [r["seed"] for r in tail] == [1] * n_ablations + [2] * n_ablations
-    assert all(r["model"] == "coordgate_unet_d2" and "/" in r["label"] for r in tail)
+    assert all("/" in r["label"] for r in tail)
+    zero = [r for r in tail if r["label"].endswith("/zero_output")]
+    assert sorted(r["model"] for r in zero) == sorted(
+        2 * list(deblur2d.ZERO_OUTPUT.values())
+    )
+    assert all(r["model_kwargs"] == {"output_initializer": "zeros"} for r in zero)
 
 
 def test_deblur2d_names_the_hardware_of_resumed_invocations():

@@ -223,6 +223,23 @@ def test_zero_output_initializer_starts_at_the_identity(spatial):
     assert np.abs(kernel).max() > 0
 
 
+def test_zero_output_initializer_keeps_the_seeded_body():
+    # Same seed: only the output kernel differs, so a zero-output ablation starts
+    # from its base run's body (and seeded models keep their weights).
+    models = []
+    for init in ("glorot_uniform", "zeros"):
+        keras.utils.set_random_seed(0)
+        models.append(
+            build_unet((16, 16, 1), depth=1, base_filters=4, output_initializer=init)
+        )
+    default, zero = models
+    for layer in default.layers:
+        if layer.name == "unet_out_conv":
+            continue
+        for a, b in zip(layer.get_weights(), zero.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_output_activation_and_channels():
     model = build_unet(
         (16, 16, 3),
