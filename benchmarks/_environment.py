@@ -11,24 +11,13 @@ def describe():
     import numpy as np
     import tensorflow as tf
 
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    cpu_model = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu_model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from coordgate_keras.utils import system
+
     return {
         "command": "python " + shlex.join(sys.argv),
-        "cpu_model": cpu_model,
+        "cpu_model": system.cpu_model(),
         "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
+        "cpus_usable": system.usable_cpus(),
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "gpu": [d.name for d in tf.config.list_physical_devices("GPU")] or None,
         "python": platform.python_version(),

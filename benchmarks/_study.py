@@ -23,15 +23,10 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def cpu_model():
-    """The CPU model name from /proc/cpuinfo, else `platform.processor()`."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU model name (`coordgate_keras.utils.system.cpu_model`)."""
+    from coordgate_keras.utils import system
+
+    return system.cpu_model()
 
 
 def accelerators():
@@ -111,10 +106,9 @@ def environment(argv=None):
     if backend in ("jax", "tensorflow", "torch"):
         module = __import__(backend)
         backend_version = module.__version__
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
+    from coordgate_keras.utils import system
+
+    usable = system.usable_cpus()
     commit, dirty = git_state()
     gpus = accelerators()
     cpu = cpu_model()

@@ -55,23 +55,15 @@ def device_name():
 
 
 def _cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count()
+    from coordgate_keras.utils import system
+
+    return system.usable_cpus()
 
 
 def environment():
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(
-                line.split(":", 1)[1].strip()
-                for line in f
-                if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
+    from coordgate_keras.utils import system
+
+    cpu = system.cpu_model()
     return {
         "command": "python " + shlex.join(sys.argv),
         "backend": keras.backend.backend(),

@@ -83,15 +83,13 @@ def publish_weights(workdir, tag, out_dir):
 
 def _hardware():
     """Where the weights were published (in the session that trained them)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
+    from coordgate_keras.utils import system
+
     info = {
         "machine": platform.machine(),
         "backend": keras.backend.backend(),
-        "cpu": _cpu_model(),
-        "cpu_cores": cores,
+        "cpu": system.cpu_model(),
+        "cpu_cores": system.usable_cpus(),
     }
     if keras.backend.backend() == "jax":
         import jax
@@ -106,14 +104,3 @@ def _hardware():
             for gpu in gpus
         ] or ["CPU"]
     return info
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
