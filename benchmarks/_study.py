@@ -22,37 +22,6 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def cpu_model():
-    """The CPU model name (`coordgate_keras.utils.system.cpu_model`)."""
-    from coordgate_keras.utils import system
-
-    return system.cpu_model()
-
-
-def accelerators():
-    """Names of the accelerators the active Keras backend sees (empty on CPU)."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        names = []
-        for device in tf.config.list_physical_devices("GPU"):
-            details = tf.config.experimental.get_device_details(device)
-            names.append(details.get("device_name", device.name))
-        return names
-    if backend == "torch":
-        import torch
-
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return []
-
-
 def enable_jax_compilation_cache(directory):
     """Persistent XLA compilation cache on the JAX backend (no-op elsewhere or
     for an empty `directory`): a model rebuilt for another seed has the same
@@ -110,8 +79,8 @@ def environment(argv=None):
 
     usable = system.usable_cpus()
     commit, dirty = git_state()
-    gpus = accelerators()
-    cpu = cpu_model()
+    gpus = system.accelerators()
+    cpu = system.cpu_model()
     return {
         "command": "python " + shlex.join(sys.argv if argv is None else argv),
         "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(

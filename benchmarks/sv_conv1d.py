@@ -295,7 +295,9 @@ def build(family, width, config):
 
 def use_xla():
     """XLA on GPU and on JAX; plain TensorFlow on CPU (XLA is slower there)."""
-    return keras.backend.backend() == "jax" or bool(_study.accelerators())
+    from coordgate_keras.utils import system
+
+    return keras.backend.backend() == "jax" or bool(system.accelerators())
 
 
 def train(model, x, y, config, seed):

@@ -32,6 +32,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from coordgate_keras.training import TrainConfig, _data, _scene_pool  # noqa: E402
+from coordgate_keras.utils import system  # noqa: E402
 from coordgate_keras.zoo import _model_table, create_model  # noqa: E402
 
 # The module (the package re-exports the function `train` under the same name).
@@ -45,31 +46,27 @@ def device_name():
         import jax
 
         device = jax.devices()[0]
-        return device.device_kind if device.platform == "gpu" else f"cpu x{_cores()}"
+        return (
+            device.device_kind
+            if device.platform == "gpu"
+            else f"cpu x{system.usable_cpus()}"
+        )
     if backend == "tensorflow":
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
-        return "gpu" if gpus else f"cpu x{_cores()}"
+        return "gpu" if gpus else f"cpu x{system.usable_cpus()}"
     return backend
 
 
-def _cores():
-    from coordgate_keras.utils import system
-
-    return system.usable_cpus()
-
-
 def environment():
-    from coordgate_keras.utils import system
-
     cpu = system.cpu_model()
     return {
         "command": "python " + shlex.join(sys.argv),
         "backend": keras.backend.backend(),
         "device": device_name(),
         "cpu": cpu,
-        "cores": _cores(),
+        "cores": system.usable_cpus(),
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "keras": keras.__version__,
         "python": platform.python_version(),
@@ -114,7 +111,9 @@ def host_input_rate(cfg, batches, cache_dir):
     data = _data.build(cfg, "host", cache_dir, log=lambda m: None)
     data.make_batch(0)  # plan and pool
     start = time.perf_counter()
-    for _ in _data.Prefetcher(data.make_batch, 1, 1 + batches, workers=_cores()):
+    for _ in _data.Prefetcher(
+        data.make_batch, 1, 1 + batches, workers=system.usable_cpus()
+    ):
         pass
     return batches * cfg.batch_size / (time.perf_counter() - start)
 

@@ -85,22 +85,10 @@ def _hardware():
     """Where the weights were published (in the session that trained them)."""
     from coordgate_keras.utils import system
 
-    info = {
+    return {
         "machine": platform.machine(),
         "backend": keras.backend.backend(),
         "cpu": system.cpu_model(),
         "cpu_cores": system.usable_cpus(),
+        "devices": system.accelerators() or ["CPU"],
     }
-    if keras.backend.backend() == "jax":
-        import jax
-
-        info["devices"] = [d.device_kind for d in jax.devices()]
-    elif keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        info["devices"] = [
-            tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-            for gpu in gpus
-        ] or ["CPU"]
-    return info

@@ -1,4 +1,5 @@
-"""What machine this is: the CPU model and the cores this process may use.
+"""What machine this is: the CPU model, the cores this process may use and the
+accelerators the active Keras backend sees.
 
 Recorded by weight sidecars (`training.publish_weights`) and by the benchmarks.
 """
@@ -39,3 +40,27 @@ def usable_cpus():
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count()
+
+
+def accelerators():
+    """Names of the accelerators the active Keras backend sees (empty on CPU)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        names = []
+        for device in tf.config.list_physical_devices("GPU"):
+            details = tf.config.experimental.get_device_details(device)
+            names.append(details.get("device_name", device.name))
+        return names
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
