@@ -292,7 +292,7 @@ def _detect(signals, noise, params):
 
 def _reject(beads, frames, params, saturation, image_shape):
     height, width = image_shape
-    half = params["radius"] + _MARGIN + 1
+    half = params["radius"] + _MARGIN
     r = params["radius"]
     separation2 = params["min_separation"] ** 2
     for b in range(len(beads.peak)):
@@ -385,7 +385,7 @@ def estimate(
     min_separation=None,
     neighbour_fraction=0.05,
     smoothness=0.01,
-    min_beads=1.0,
+    min_beads=0.5,
     refine=2,
     solver="joint",
 ):

@@ -357,7 +357,7 @@ class PSFField:
         min_separation=None,
         neighbour_fraction=0.05,
         smoothness=0.01,
-        min_beads=1.0,
+        min_beads=0.5,
         refine=2,
         solver="joint",
     ):
@@ -421,7 +421,7 @@ class PSFField:
             smoothness: float `>= 0`. Weight of the neighbouring-node penalty
                 in bead units (0: none). Defaults to 0.01.
             min_beads: float. Least bead support of a node not to be filled
-                from its neighbours. Defaults to 1.
+                from its neighbours. Defaults to 0.5.
             refine: int `>= 0`. Re-centring and re-registration rounds.
                 Defaults to 2.
             solver: `"joint"` (default) or `"cell_average"`: each node the mean
