@@ -12,7 +12,10 @@ The steps, in order (each one's parameters are those of `PSFField.from_beads`):
    taken for a side lobe of that bead, not a bead.
 3. Rejection, with counts by reason: `edge` (the bead's patch leaves the
    frame), `saturated` (a raw pixel of the patch reaches `saturation`),
-   `crowded` (another bead within `min_separation`: their PSFs overlap).
+   `crowded` (another bead within `min_separation`: their PSFs overlap),
+   `faint` (patch sum below 10 noise standard deviations of that sum) and,
+   after the first solve, `outlier` (misfit over 5 times, RMS, what its noise
+   and the median misfit explain: merged pairs, hot pixels, debris).
 4. Sub-pixel centring: the intensity centroid in a `kernel_size` window,
    iterated; each patch is then shifted by its fractional offset (Fourier
    shift of a slightly larger patch) onto the pixel grid and divided by its
@@ -44,7 +47,13 @@ from coordgate_keras.utils import argument_validation as av
 _MAD_TO_SIGMA = 1.4826
 _SMOOTH_SIGMA = 1.0
 _MARGIN = 3
-_REASONS = ("edge", "saturated", "crowded")
+_REASONS = ("edge", "saturated", "crowded", "faint", "outlier")
+# A bead whose patch sum is below this many noise standard deviations of that
+# sum is noise (or a speck), not a bead.
+_MIN_FLUX_SNR = 10.0
+# A bead whose misfit exceeds this many times (RMS) what its noise and the
+# median misfit explain is not a single point source (merged pair, debris).
+_OUTLIER_FACTOR = 5.0
 _SOLVERS = ("joint", "cell_average")
 
 
@@ -290,7 +299,7 @@ def _detect(signals, noise, params):
     return beads, thresholds, maxima
 
 
-def _reject(beads, frames, params, saturation, image_shape):
+def _reject(beads, frames, signals, noise, params, saturation, image_shape):
     height, width = image_shape
     half = params["radius"] + _MARGIN
     r = params["radius"]
@@ -308,6 +317,10 @@ def _reject(beads, frames, params, saturation, image_shape):
         d2 = (beads.peak_row - row) ** 2 + (beads.peak_col - col) ** 2
         if np.count_nonzero(same & (d2 < separation2)) > 1:
             beads.reason[b] = "crowded"
+            continue
+        flux = signals[i][row - r : row + r + 1, col - r : col + r + 1].sum()
+        if flux < _MIN_FLUX_SNR * noise[i] * (2 * r + 1):
+            beads.reason[b] = "faint"
 
 
 # === Solve ===
@@ -340,7 +353,7 @@ def _project_simplex(h):
     return np.maximum(h - theta[:, None], 0.0)
 
 
-def _solve(weights, patches, lap, smoothness, iterations=300):
+def _solve(weights, patches, lap, smoothness, iterations=300, tolerance=1e-7):
     """Node PSFs `H` (nodes, pixels) minimising the regularised fit on the
     simplex; unsupported nodes are shaped by the smoothness term only."""
     gram = weights.T @ weights + smoothness * lap
@@ -355,7 +368,10 @@ def _solve(weights, patches, lap, smoothness, iterations=300):
         h_next = _project_simplex(y - step * (gram @ y - rhs))
         t_next = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
         y = h_next + ((t - 1) / t_next) * (h_next - h)
+        change = np.max(np.abs(h_next - h))
         h, t = h_next, t_next
+        if change < tolerance * np.max(h):
+            break
     return h
 
 
@@ -457,7 +473,7 @@ def estimate(
             f"{background[brightest]:.4g} of images[{brightest}] after smoothing, "
             f"whose highest point is {maxima[brightest]:.4g} above it)",
         )
-    _reject(beads, frames, params, saturation, image_shape)
+    _reject(beads, frames, signals, noise, params, saturation, image_shape)
     used = np.array([reason is None for reason in beads.reason])
     counts = {reason: beads.reason.count(reason) for reason in _REASONS}
     if not used.any():
@@ -473,8 +489,9 @@ def estimate(
         raise av.invalid_value(
             None,
             "images",
-            "at least one bead away from the frame edge, not saturated and with "
-            f"no other bead within min_separation={params['min_separation']:g}",
+            "at least one bead away from the frame edge, not saturated, with "
+            f"no other bead within min_separation={params['min_separation']:g} "
+            f"and a sum of at least {_MIN_FLUX_SNR:g} noise standard deviations",
             f"{len(beads.peak)} beads found, rejected: "
             + ", ".join(f"{k} {v}" for k, v in counts.items()),
         )
@@ -492,9 +509,9 @@ def estimate(
     gy, gx = grid_shape
     lap = _laplacian(grid_shape)
     patch_radius = radius + _MARGIN
-    big = np.empty((index.size, 2 * patch_radius + 1, 2 * patch_radius + 1))
+    k2 = kernel_size * kernel_size
 
-    def aligned_patches(positions):
+    def aligned_patches(index, positions):
         centres = np.round(positions).astype(int)
         # Keep patches inside the frame (positions may drift while refining).
         centres[:, 0] = np.clip(
@@ -503,6 +520,7 @@ def estimate(
         centres[:, 1] = np.clip(
             centres[:, 1], patch_radius, image_shape[1] - patch_radius - 1
         )
+        big = np.empty((index.size, 2 * patch_radius + 1, 2 * patch_radius + 1))
         for n, b in enumerate(index):
             r0, c0 = centres[n]
             big[n] = signals[beads.image[b]][
@@ -510,9 +528,9 @@ def estimate(
                 c0 - patch_radius : c0 + patch_radius + 1,
             ]
         shifted = _shift_patches(big, positions - centres)
-        crop = shifted[:, _MARGIN:-_MARGIN, _MARGIN:-_MARGIN]
-        flux = crop.sum(axis=(1, 2))
-        return crop / np.where(flux > 0, flux, 1.0)[:, None, None], flux
+        crop = shifted[:, _MARGIN:-_MARGIN, _MARGIN:-_MARGIN].reshape(-1, k2)
+        flux = crop.sum(axis=1)
+        return crop / np.where(flux > 0, flux, 1.0)[:, None], flux
 
     def design(positions):
         if solver == "cell_average":
@@ -525,23 +543,42 @@ def estimate(
         wx = axis_weights(image_shape[1], gx, positions[:, 1])
         return (wy[:, None, :] * wx[None, :, :]).reshape(gy * gx, -1).T
 
+    def unsupported(weights, count):
+        support = weights.sum(axis=0)
+        empty = support < max(min_beads, 1e-12)
+        if empty.sum() > (gy * gx) / 2:
+            raise av.invalid_value(
+                grid_shape,
+                "grid_shape",
+                f"a grid the beads can support: at most half its nodes with fewer "
+                f"than min_beads={min_beads:g} beads nearby ({int(empty.sum())} of "
+                f"{gy * gx} nodes have fewer, from {count} usable beads); use a "
+                "coarser grid or more beads",
+            )
+        return support, empty
+
     reg = 0.0 if solver == "cell_average" else smoothness
-    k2 = kernel_size * kernel_size
     weights = design(positions)
-    support = weights.sum(axis=0)
-    empty = support < max(min_beads, 1e-12)
-    if empty.sum() > (gy * gx) / 2:
-        raise av.invalid_value(
-            grid_shape,
-            "grid_shape",
-            f"a grid the beads can support: at most half its nodes with fewer "
-            f"than min_beads={min_beads:g} beads nearby ({int(empty.sum())} of "
-            f"{gy * gx} nodes have fewer, from {index.size} usable beads); use a "
-            "coarser grid or more beads",
-        )
+    support, empty = unsupported(weights, index.size)
+    noise_of = np.asarray(noise)[beads.image[index]]
     for round_ in range(refine + 1):
-        patches, flux = aligned_patches(positions)
-        h = _solve(weights, patches.reshape(-1, k2), lap, reg)
+        patches, flux = aligned_patches(index, positions)
+        h = _solve(weights, patches, lap, reg)
+        if round_ == 0:
+            # Misfit against what noise and the typical model error explain.
+            misfit = ((patches - weights @ h) ** 2).sum(axis=1)
+            expected = (noise_of * kernel_size / np.maximum(flux, 1e-300)) ** 2
+            z = misfit / (expected + np.median(misfit))
+            keep = z <= _OUTLIER_FACTOR**2
+            if not keep.all() and keep.any():
+                for b in index[~keep]:
+                    beads.reason[b] = "outlier"
+                    used[b] = False
+                index, positions = index[keep], positions[keep]
+                patches, flux, noise_of = patches[keep], flux[keep], noise_of[keep]
+                weights = design(positions)
+                support, empty = unsupported(weights, index.size)
+                h = _solve(weights, patches, lap, reg)
         h = _harmonic_fill(h, empty, lap)
         if round_ == refine:
             break
@@ -559,7 +596,7 @@ def estimate(
         d_row, d_col = _gradients(np.pad(model, pad))
         d_row = d_row[:, _MARGIN:-_MARGIN, _MARGIN:-_MARGIN]
         d_col = d_col[:, _MARGIN:-_MARGIN, _MARGIN:-_MARGIN]
-        residual = patches - model
+        residual = patches.reshape(model.shape) - model
         # patch(x) ~ model(x - d): residual ~ -d . grad(model).
         jtj = np.stack(
             [
@@ -580,9 +617,8 @@ def estimate(
         weights = design(positions)
 
     # === Report ===
-    model = patches.reshape(-1, k2) - weights @ h
-    sq_res = (model**2).sum(axis=1)
-    sq_data = (patches.reshape(-1, k2) ** 2).sum(axis=1)
+    sq_res = ((patches - weights @ h) ** 2).sum(axis=1)
+    sq_data = (patches**2).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         residual = np.sqrt((weights.T @ sq_res) / (weights.T @ sq_data))
     residual[empty] = np.nan
@@ -598,6 +634,7 @@ def estimate(
     np.add.at(found, (cell[:, 0], cell[:, 1]), 1)
     np.add.at(used_cells, (cell[used, 0], cell[used, 1]), 1)
     filled = [tuple(int(v) for v in divmod(int(k), gx)) for k in np.nonzero(empty)[0]]
+    counts = {reason: beads.reason.count(reason) for reason in _REASONS}
     rejected_positions = {
         reason: np.array(
             [

@@ -21,7 +21,8 @@ class BeadReport:
         image_shape: tuple `(height, width)` of the bead images.
         beads_found: int array `grid_shape`: candidate beads per cell.
         beads_used: int array `grid_shape`: beads that entered the solve.
-        rejected: dict `{"edge": n, "saturated": n, "crowded": n}`.
+        rejected: dict of counts by reason, `edge`, `saturated`, `crowded`,
+            `faint`, `outlier` (see `PSFField.from_beads`).
         support: float array `grid_shape`: `sum_b w_k(p_b)`, the bead count
             each node's PSF rests on (interpolation weights summed).
         residual: float array `grid_shape`: relative RMS misfit of the beads

@@ -379,7 +379,10 @@ class PSFField:
            `min_separation` is taken for its side lobe;
         3. rejected, counted by reason: `edge` (patch leaves the frame),
            `saturated` (a raw pixel of the patch reaches `saturation`),
-           `crowded` (another bead within `min_separation`);
+           `crowded` (another bead within `min_separation`), `faint` (patch
+           sum below 10 noise standard deviations of that sum), and after the
+           first solve `outlier` (misfit over 5 times, RMS, what noise and the
+           median misfit explain: merged pairs, hot pixels, debris);
         4. centred on the intensity centroid, shifted onto the pixel grid by a
            Fourier shift, scaled to unit sum;
         5. solved for non-negative, unit-sum node PSFs minimising

@@ -232,6 +232,25 @@ def test_a_dark_frame_is_subtracted():
     assert errors.max() < 0.05
 
 
+def test_faint_beads_and_hot_pixels_are_rejected():
+    shape = (96, 96)
+    positions = _grid_positions(shape, 24, 12.3)
+    image = _blobs(shape, positions)
+    dim = _blobs(shape, [(24.0, 48.0)], peak=15.0, background=0.0, seed=1)
+    image += dim
+    image[72, 48] += 800.0  # a hot pixel: bright, but no PSF
+    field, report = PSFField.from_beads(image, (2, 2), 9)
+    assert int(report.beads_used.sum()) == len(positions)
+    assert report.rejected["faint"] == 1 and report.rejected["outlier"] == 1
+    np.testing.assert_allclose(
+        report.rejected_positions["faint"][0, 1:], (24, 48), atol=1
+    )
+    np.testing.assert_array_equal(report.rejected_positions["outlier"][0], (0, 72, 48))
+    truth = data.gaussian_psf(9, sigma=1.5)
+    errors = np.linalg.norm(field.psfs - truth, axis=(2, 3)) / np.linalg.norm(truth)
+    assert errors.max() < 0.05
+
+
 def test_sparse_nodes_are_filled_and_listed():
     shape = (96, 96)
     # Beads everywhere except the bottom-right quadrant.
