@@ -301,7 +301,7 @@ def _detect(signals, noise, params):
 
 def _reject(beads, frames, signals, noise, params, saturation, image_shape):
     height, width = image_shape
-    half = params["radius"] + _MARGIN
+    half = params["radius"]
     r = params["radius"]
     separation2 = params["min_separation"] ** 2
     for b in range(len(beads.peak)):
@@ -412,12 +412,12 @@ def estimate(
     if not av.is_int(kernel_size) or kernel_size < 3 or kernel_size % 2 == 0:
         raise av.invalid_value(kernel_size, "kernel_size", "an odd integer >= 3")
     kernel_size = int(kernel_size)
-    if kernel_size + 2 * _MARGIN + 2 > min(image_shape):
+    if kernel_size > min(image_shape):
         raise av.invalid_value(
             kernel_size,
             "kernel_size",
-            f"a PSF size that fits the images with a margin (<= "
-            f"{min(image_shape) - 2 * _MARGIN - 2} for frames {tuple(image_shape)})",
+            f"a PSF size that fits the images (<= {min(image_shape)} for frames "
+            f"{tuple(image_shape)})",
         )
     radius = kernel_size // 2
     params = dict(
@@ -511,19 +511,19 @@ def estimate(
     patch_radius = radius + _MARGIN
     k2 = kernel_size * kernel_size
 
+    # The Fourier shift's margin may pass the frame edge: zeros there (the
+    # background-subtracted expectation), cropped away after the shift.
+    padded = [np.pad(x, _MARGIN) for x in signals]
+
     def aligned_patches(index, positions):
         centres = np.round(positions).astype(int)
         # Keep patches inside the frame (positions may drift while refining).
-        centres[:, 0] = np.clip(
-            centres[:, 0], patch_radius, image_shape[0] - patch_radius - 1
-        )
-        centres[:, 1] = np.clip(
-            centres[:, 1], patch_radius, image_shape[1] - patch_radius - 1
-        )
+        centres[:, 0] = np.clip(centres[:, 0], radius, image_shape[0] - radius - 1)
+        centres[:, 1] = np.clip(centres[:, 1], radius, image_shape[1] - radius - 1)
         big = np.empty((index.size, 2 * patch_radius + 1, 2 * patch_radius + 1))
         for n, b in enumerate(index):
-            r0, c0 = centres[n]
-            big[n] = signals[beads.image[b]][
+            r0, c0 = centres[n] + _MARGIN
+            big[n] = padded[beads.image[b]][
                 r0 - patch_radius : r0 + patch_radius + 1,
                 c0 - patch_radius : c0 + patch_radius + 1,
             ]

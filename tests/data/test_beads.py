@@ -251,6 +251,19 @@ def test_faint_beads_and_hot_pixels_are_rejected():
     assert errors.max() < 0.05
 
 
+def test_beads_near_the_edge_are_used_when_their_kernel_fits():
+    shape = (64, 64)
+    # kernel 9: a bead at row 4 fits, at row 2 it does not.
+    positions = [(4.2, 12.0), (4.0, 52.0), (59.0, 12.0), (59.3, 52.0), (2.0, 32.0)]
+    image = _blobs(shape, positions, peak=4000.0, sigma=1.2)
+    field, report = PSFField.from_beads(image, (2, 2), 9)
+    assert int(report.beads_used.sum()) == 4 and report.rejected["edge"] == 1
+    np.testing.assert_array_equal(report.rejected_positions["edge"][0], (0, 2, 32))
+    truth = data.gaussian_psf(9, sigma=1.2)
+    errors = np.linalg.norm(field.psfs - truth, axis=(2, 3)) / np.linalg.norm(truth)
+    assert errors.max() < 0.05
+
+
 def test_sparse_nodes_are_filled_and_listed():
     shape = (96, 96)
     # Beads everywhere except the bottom-right quadrant.
@@ -380,7 +393,7 @@ def test_no_usable_bead_lists_the_rejections():
     "kwargs, match",
     [
         (dict(kernel_size=8), "`kernel_size`. Expected an odd integer >= 3"),
-        (dict(kernel_size=61), r"`kernel_size`. Expected a PSF size that fits"),
+        (dict(kernel_size=65), r"`kernel_size`. Expected a PSF size that fits"),
         (dict(grid_shape=(0, 2)), "`grid_shape`. Expected a tuple of 2 positive"),
         (dict(grid_shape=(65, 2)), "`grid_shape`. Expected at most one node per"),
         (dict(threshold=0), "`threshold`. Expected a positive number"),
