@@ -164,7 +164,9 @@ def plot_psf_field(field, out, report=None):
         _draw_beads(axes[1], report)
     fig.tight_layout()
     try:
-        atomic_io.atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=100))
+        atomic_io.atomic_write(
+            out, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
+        )
     finally:
         plt.close(fig)
 
@@ -190,10 +192,10 @@ def _draw_beads(ax, report):
         for j in range(gx):
             ax.text(
                 (j + 0.5) * width / gx - 0.5,
-                (i + 0.5) * height / gy - 0.5,
+                (i + 0.12) * height / gy - 0.5,
                 f"{report.beads_used[i, j]}/{report.beads_found[i, j]}",
                 ha="center",
-                va="center",
+                va="top",
                 fontsize=8,
                 color="tab:red" if (i, j) in filled else "0.3",
             )
