@@ -25,7 +25,10 @@ The steps, in order (each one's parameters are those of `PSFField.from_beads`):
    `P = W H` for the node PSFs `H`. `H` minimises
    `|W H - P|^2 + smoothness * sum_(k~l) |h_k - h_l|^2` (neighbouring nodes)
    under `h_k >= 0, sum h_k = 1` (accelerated projected gradient from the
-   unconstrained solution).
+   unconstrained solution). `smoothness="auto"` sets it to the misfit per
+   pixel of a lightly smoothed first fit over the mean squared difference of
+   neighbouring nodes (the MAP weight for Gaussian noise and Gaussian
+   node-to-node changes): strong for noisy beads, weak for bright ones.
 6. Refinement (`refine` rounds): each bead is re-registered to the fitted
    model (Gauss-Newton on its sub-pixel shift), each node PSF is re-centred on
    its centroid (which fixes the one translation beads of unknown position
@@ -55,6 +58,8 @@ _MIN_FLUX_SNR = 10.0
 # median misfit explain is not a single point source (merged pair, debris).
 _OUTLIER_FACTOR = 5.0
 _SOLVERS = ("joint", "cell_average")
+# The neighbour weight of the first fit of `smoothness="auto"`.
+_AUTO_START = 0.01
 
 
 # === Input checks ===
@@ -375,6 +380,20 @@ def _solve(weights, patches, lap, smoothness, iterations=300, tolerance=1e-7):
     return h
 
 
+def _auto_smoothness(weights, patches, lap, empty):
+    """`sigma^2 / tau^2`: the misfit per pixel of a lightly smoothed fit over the
+    mean squared difference per pixel of neighbouring nodes (the MAP weight
+    under Gaussian noise and Gaussian node-to-node changes)."""
+    h = _solve(weights, patches, lap, _AUTO_START)
+    misfit = np.mean((patches - weights @ h) ** 2)
+    rows, cols = np.nonzero(np.triu(lap < 0))
+    keep = ~empty[rows] & ~empty[cols]
+    if not keep.any():
+        return _AUTO_START
+    change = np.mean((h[rows[keep]] - h[cols[keep]]) ** 2)
+    return float(misfit / max(change, 1e-300))
+
+
 def _harmonic_fill(h, empty, lap):
     """Replaces the rows `empty` of `h` by the harmonic interpolation of the rest."""
     if not empty.any():
@@ -400,7 +419,7 @@ def estimate(
     threshold=5.0,
     min_separation=None,
     neighbour_fraction=0.05,
-    smoothness=0.01,
+    smoothness="auto",
     min_beads=0.5,
     refine=2,
     solver="joint",
@@ -432,7 +451,13 @@ def estimate(
             neighbour_fraction, "neighbour_fraction", minimum=0, maximum=1
         ),
     )
-    smoothness = av.number(smoothness, "smoothness", minimum=0)
+    if not (isinstance(smoothness, str) and smoothness == "auto"):
+        try:
+            smoothness = av.number(smoothness, "smoothness", minimum=0)
+        except ValueError:
+            raise av.invalid_value(
+                smoothness, "smoothness", "a non-negative number or 'auto'"
+            ) from None
     min_beads = av.number(min_beads, "min_beads", minimum=0)
     refine = av.non_negative_int(refine, "refine")
     av.choice(solver, "solver", _SOLVERS)
@@ -563,6 +588,8 @@ def estimate(
     noise_of = np.asarray(noise)[beads.image[index]]
     for round_ in range(refine + 1):
         patches, flux = aligned_patches(index, positions)
+        if reg == "auto" and round_ == 0:
+            reg = _auto_smoothness(weights, patches, lap, empty)
         h = _solve(weights, patches, lap, reg)
         if round_ == 0:
             # Misfit against what noise and the typical model error explain.
@@ -656,6 +683,7 @@ def estimate(
         support=support.reshape(grid_shape),
         residual=residual.reshape(grid_shape),
         filled_nodes=filled,
+        smoothness=float(reg),
         background=background,
         noise=noise,
         threshold=thresholds,

@@ -30,6 +30,8 @@ class BeadReport:
             sum_b w_kb |P_b|^2)`; NaN for filled nodes. Noise alone gives a
             floor that falls with the photon count.
         filled_nodes: list of `(i, j)` nodes filled from their neighbours.
+        smoothness: float. The neighbour weight of the solve (the value
+            `smoothness="auto"` chose; 0 for `solver="cell_average"`).
         background: list of floats, per image (after `dark`).
         noise: list of floats, noise standard deviation per image.
         threshold: list of floats, the detection level per image (above the
@@ -51,6 +53,7 @@ class BeadReport:
     support: np.ndarray
     residual: np.ndarray
     filled_nodes: list
+    smoothness: float
     background: list
     noise: list
     threshold: list

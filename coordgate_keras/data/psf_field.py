@@ -356,7 +356,7 @@ class PSFField:
         threshold=5.0,
         min_separation=None,
         neighbour_fraction=0.05,
-        smoothness=0.01,
+        smoothness="auto",
         min_beads=0.5,
         refine=2,
         solver="joint",
@@ -386,7 +386,8 @@ class PSFField:
         4. centred on the intensity centroid, shifted onto the pixel grid by a
            Fourier shift, scaled to unit sum;
         5. solved for non-negative, unit-sum node PSFs minimising
-           `|W H - P|^2 + smoothness * sum_(neighbours k, l) |h_k - h_l|^2`;
+           `|W H - P|^2 + smoothness * sum_(neighbours k, l) |h_k - h_l|^2`
+           (`smoothness` chosen from the data by default);
         6. `refine` times: each node PSF is re-centred on its centroid, each
            bead re-registered to the fitted model, and the solve repeated.
 
@@ -421,8 +422,12 @@ class PSFField:
             neighbour_fraction: float in `[0, 1]`. A local maximum weaker than
                 this fraction of a brighter one within `min_separation` counts
                 as part of it. Defaults to 0.05.
-            smoothness: float `>= 0`. Weight of the neighbouring-node penalty
-                in bead units (0: none). Defaults to 0.01.
+            smoothness: float `>= 0` or `"auto"` (default). Weight of the
+                neighbouring-node penalty in bead units (0: none). `"auto"`
+                takes the misfit per pixel of a first fit over the mean squared
+                difference of neighbouring nodes: strong for noisy beads, weak
+                for bright ones (see `benchmarks/psf_from_beads.py`); the value
+                used is in the report.
             min_beads: float. Least bead support of a node not to be filled
                 from its neighbours. Defaults to 0.5.
             refine: int `>= 0`. Re-centring and re-registration rounds.

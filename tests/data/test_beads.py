@@ -286,6 +286,7 @@ def test_report_round_trips_through_json_and_npz(tmp_path):
     np.testing.assert_allclose(again.positions, report.positions)
     assert again.rejected == report.rejected
     assert again.grid_shape == (2, 2)
+    assert again.smoothness == report.smoothness > 0
     assert "beads found" in report.summary()
     path = tmp_path / "field.npz"
     field.save(path, extras={"bead_report": report.to_json()})
@@ -401,6 +402,8 @@ def test_no_usable_bead_lists_the_rejections():
         (dict(dark=np.zeros((3, 3))), "`dark`. Expected a number or a 2D dark frame"),
         (dict(saturation=-1), "`saturation`. Expected a positive number"),
         (dict(refine=-1), "`refine`. Expected a non-negative integer"),
+        (dict(smoothness="max"), "`smoothness`. Expected a non-negative number or 'a"),
+        (dict(smoothness=-1.0), "`smoothness`. Expected a non-negative number or 'a"),
     ],
 )
 def test_invalid_arguments(kwargs, match):
