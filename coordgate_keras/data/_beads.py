@@ -66,7 +66,8 @@ _AUTO_START = 0.01
 
 
 def check_bead_images(images):
-    """A list of 2D float64 arrays of one frame size, finite and >= 0."""
+    """`images` as a list of 2D integer or float arrays of one frame size,
+    finite and >= 0 (not copied), else a Keras-style error naming them."""
     expected = (
         "a 2D image (height, width) or a list of 2D images of one frame size "
         "(a 3D array is not supported: pass `list(stack)` for separate "
