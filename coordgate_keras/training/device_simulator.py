@@ -95,7 +95,7 @@ class DeviceSimulator(keras.layers.Layer):
 
     def _plan_arrays(self):
         plan = _product_convolution.make_plan(
-            self.psf_field, self.image_shape, origin=self.origin
+            self.psf_field, self.image_shape, origin=self.origin, drop_inactive=False
         )
         (gy, gx), k = self.psf_field.grid_shape, self.psf_field.kernel_size
         self._grid = (gy, gx)
