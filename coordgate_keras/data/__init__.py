@@ -16,6 +16,7 @@ Example:
 >>> ds = data.deblur_dataset(field, image_shape=(128, 128), batch_size=4)
 """
 
+from coordgate_keras.data.bead_report import BeadReport
 from coordgate_keras.data.blur import blur_exact, blur_fast, blur_fast_tf
 from coordgate_keras.data.datasets import (
     deblur_dataset,
@@ -43,6 +44,7 @@ from coordgate_keras.data.signals_1d import (
 )
 
 __all__ = [
+    "BeadReport",
     "ImageFolder",
     "NoiseModel",
     "PSFField",
