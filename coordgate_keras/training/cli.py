@@ -10,8 +10,11 @@ Running the same command again with the same workdir resumes the run.
 """
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
 
 from coordgate_keras.training import config as config_lib
@@ -127,11 +130,19 @@ def _run(args):
 
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
     try:
-        cfg = config_from_args(args)
-        metrics = train(cfg, args.workdir, verbose=verbose, cache_dir=args.cache_dir)
+        with _sigterm_as_exit():
+            cfg = config_from_args(args)
+            metrics = train(
+                cfg, args.workdir, verbose=verbose, cache_dir=args.cache_dir
+            )
     except KeyboardInterrupt:
         print("\ncoordgate-train: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as error:
+        if not isinstance(error.code, int):
+            raise
+        print("coordgate-train: terminated", file=sys.stderr)
+        return error.code
     except Exception as error:  # noqa: BLE001 - every failure ends in one line
         if args.traceback:
             traceback.print_exc()
@@ -140,6 +151,24 @@ def _run(args):
     if verbose == 0:
         print(format_metrics(metrics))
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """SIGTERM raises `SystemExit(143)`, so that files being written are
+    removed and the run ends like an interrupt (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(error):
