@@ -220,3 +220,34 @@ def test_truncated_json_names_the_file(tmp_path, name):
         "not written by this version of coordgate-keras, or was edited",
     ):
         train(cfg, workdir, verbose=0)
+
+
+# === The README's commands ===
+
+
+def _readme_command(marker):
+    """The `coordgate-train` command of the README that contains `marker`,
+    continuation lines joined, comments dropped."""
+    import shlex
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "README.md")) as f:
+        text = f.read().replace("\\\n", " ")
+    (line,) = [ln for ln in text.splitlines() if marker in ln]
+    words = shlex.split(line, comments=True)
+    assert words[0] == "coordgate-train"
+    return words[1:]
+
+
+def test_readme_custom_psf_command_builds_its_config():
+    from coordgate_keras.training import cli
+
+    argv = _readme_command("psf.kind=file")
+    cfg = cli.config_from_args(cli.build_parser().parse_args(argv))
+    assert cfg.psf == {"kind": "file", "path": "my_psfs.npz"}
+    assert cfg.data == "folder:my_images/"
+    # Keys set after the kind stay; a kind set again to the same value keeps all.
+    again = cfg.override(["psf.kind=file", "psf.path=other.npz"])
+    assert again.psf == {"kind": "file", "path": "other.npz"}
+    gauss = TrainConfig().override(["psf.kind=gaussian", "psf.kernel_size=9"])
+    assert gauss.psf == {"kind": "gaussian", "kernel_size": 9}
