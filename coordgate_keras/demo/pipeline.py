@@ -102,7 +102,7 @@ def run_demo(options=None, verbose=True):
     noise = _recipe_noise(recipe)
     size = (options.image_size, options.image_size)
     if options.images:
-        folder = data.ImageFolder(options.images, crop_size=size)
+        folder = data.ImageFolder(options.images, crop_shape=size)
         sharp = folder.crops(options.num_images, seed=options.seed)
     else:
         sharp = data.microscopy_scenes(options.num_images, size, seed=options.seed)
