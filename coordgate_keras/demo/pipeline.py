@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+from coordgate_keras.utils import argument_validation as av
+
 DEFAULT_MODELS = ("unet_d2", "coordgate_unet_d2")
 DEFAULT_TAG = "zernike_256"
 
@@ -46,6 +48,14 @@ class DemoOptions:
     export: bool = True
     threads: int = 2
     seed: int = 2026
+
+    def __post_init__(self):
+        # Checked here, not when first used: `threads` is used last, after
+        # the whole export.
+        for name in ("num_images", "image_size", "threads"):
+            setattr(self, name, av.positive_int(getattr(self, name), name))
+        self.finetune = av.non_negative_int(self.finetune, "finetune")
+        self.seed = av.seed(self.seed, "seed")
 
 
 def _say(message, verbose):

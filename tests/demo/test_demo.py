@@ -119,3 +119,19 @@ def test_cli_weights_list_verify_and_errors():
     assert bad.stdout == ""
     # No TensorFlow start-up lines on a successful command.
     assert "oneDNN" not in listed.stderr and "cuda" not in listed.stderr.lower()
+
+
+def test_demo_options_are_checked_before_anything_runs(tmp_path, capsys):
+    from coordgate_keras import cli
+
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--threads", "0", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "coordgate-keras: error: Invalid value for argument `threads`. Expected a "
+        "positive integer. Received: threads=0"
+    )
+    assert not out.exists()
+    with pytest.raises(ValueError, match="Received: num_images=0"):
+        DemoOptions(num_images=0)
+    with pytest.raises(ValueError, match="Received: finetune=-1"):
+        DemoOptions(finetune=-1)
