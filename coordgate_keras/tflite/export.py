@@ -326,8 +326,12 @@ def calibration_batches_for(
         if data != "simulated":
             raise _missing_calibration_data(data)
         samples = calibration.simulated_inputs(input_shape, num_samples, seed=0)
-        return calibration.batches(samples, input_shape, "representative_data")
-    return calibration.batches(data, input_shape, "representative_data", value_range)
+        batches = calibration.batches(samples, input_shape, "representative_data")
+    else:
+        batches = calibration.batches(
+            data, input_shape, "representative_data", value_range
+        )
+    return calibration.cover_value_range(batches, value_range)
 
 
 def _missing_calibration_data(data):
