@@ -1,7 +1,10 @@
-"""The int8 model's input quantization covers the declared input range, so
-bright inputs (up to 1) are not clipped although calibration images stay below."""
+"""int8 exports: the input quantization covers the declared input range (bright
+inputs up to 1 are not clipped), and models int8 cannot serve are refused."""
+
+import os
 
 import numpy as np
+import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from coordgate_keras import zoo
@@ -33,3 +36,17 @@ def test_int8_input_holds_the_whole_declared_range(tmp_path):
     low, high = scale * (-128 - zero_point), scale * (127 - zero_point)
     # The representable input interval contains [0, 1] (to half a step).
     assert low <= 0.5 * scale and high >= 1.0 - 0.5 * scale, (low, high)
+
+
+def test_multiwienernet_int8_is_refused_for_its_reason(tmp_path):
+    from coordgate_keras.tflite import verification
+
+    model = zoo.create_model("multiwienernet", input_shape=(32, 32, 1))
+    path = tmp_path / "m.tflite"
+    with pytest.raises(
+        verification.VerificationError,
+        match=r"The 'int8' TFLite export of `multiwienernet` is refused: int8 "
+        r"activations cannot hold the Fourier-domain range of the Wiener filter",
+    ):
+        export_tflite(model, str(path), (1, 32, 32, 1), quantization="int8")
+    assert os.listdir(tmp_path) == []
