@@ -145,9 +145,16 @@ def train(config, workdir, verbose="auto", cache_dir=None):
     backend). Every `.keras` and `.json` file is written atomically.
 
     Running again with the same workdir continues from the last backup (a
-    killed run loses at most `checkpoint_every` steps); a finished run just
-    returns its metrics. A workdir whose `config.json` differs from `config`
-    is refused, naming the fields.
+    run killed at any instant, during a checkpoint write included, loses at
+    most `checkpoint_every` steps: each checkpoint replaces the previous one
+    whole); a finished run just returns its metrics. A workdir whose
+    `config.json` differs from `config` is refused, naming the fields.
+
+    One run per workdir: `workdir/.lock` is held (`fcntl.flock`, released by
+    the operating system however the process ends) and a second run raises
+    `WorkdirLockedError` at once, naming the holder's PID; in a multi-worker
+    run, process 0 holds it. `config.json` is written once data and model
+    are built, so a call that fails before leaves the workdir as it was.
 
     Args:
         config: `TrainConfig`, a dict of its fields, or a config file path /

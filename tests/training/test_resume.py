@@ -63,18 +63,20 @@ def _backup_epoch(workdir):
         return 0
 
 
-def _writing(workdir):
-    """Whether a checkpoint write is in progress (its temporary exists)."""
+def _writing(workdir, prefix="."):
+    """Whether a checkpoint write is in progress (its temporary exists);
+    `prefix=".backup."`: a backup write."""
     try:
-        return any(".tmp-" in name for name in os.listdir(workdir))
+        names = os.listdir(workdir)
     except FileNotFoundError:
         return False
+    return any(name.startswith(prefix) and ".tmp-" in name for name in names)
 
 
 def _kill_once(workdir, config_path, cache, rng, mode, sig):
     """Starts the CLI, kills it with `sig` once training has moved on, at a
-    random instant (`mode="random"`) or as soon as a checkpoint write is seen
-    in progress (`mode="write"`). Returns the exit status, and whether a write
+    random instant (`mode="random"`) or as soon as a backup write is seen in
+    progress (`mode="write"`). Returns the exit status, and whether a write
     was in progress just before the kill."""
     start_epoch = _backup_epoch(workdir)
     proc = _cli(workdir, config_path, cache)
@@ -85,10 +87,12 @@ def _kill_once(workdir, config_path, cache, rng, mode, sig):
         time.sleep(0.005)
     if mode == "random":
         time.sleep(rng.uniform(0.0, 0.5))
+        in_write = _writing(workdir)
     else:
-        while proc.poll() is None and not _writing(workdir):
-            time.sleep(0.001)
-    in_write = _writing(workdir)
+        in_write = False
+        while proc.poll() is None and not in_write:
+            in_write = _writing(workdir, ".backup.")
+            time.sleep(0.001 * (not in_write))
     proc.send_signal(sig)
     proc.wait(timeout=60)
     return proc.returncode, in_write
