@@ -1,13 +1,13 @@
 """The whole pipeline in one call: pretrained -> deblur -> int8 TFLite -> report."""
 
 import dataclasses
-import json
 import os
 import time
 
 import numpy as np
 
 from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 DEFAULT_MODELS = ("unet_d2", "coordgate_unet_d2")
 DEFAULT_TAG = "zernike_256"
@@ -210,8 +210,9 @@ def run_demo(options=None, verbose=True):
         "report_png": png,
         "seconds": time.perf_counter() - started,
     }
-    with open(os.path.join(options.out_dir, "report.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    atomic_io.atomic_write_json(
+        os.path.join(options.out_dir, "report.json"), result, indent=1
+    )
     _say(
         f"[5/{steps}] report: {png} and report.json ({result['seconds']:.0f} s in all)",
         verbose,

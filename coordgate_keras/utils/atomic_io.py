@@ -39,8 +39,9 @@ import sys
 import threading
 
 # A suffix may follow: Keras only saves to names ending in `.keras` /
-# `.weights.h5`, so such files are written as `<temporary>-<name>`.
-_TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}(?:-[^/]+)?$")
+# `.weights.h5`, so such files are written as `<temporary>-<name>` or
+# `<temporary>.weights.h5`.
+_TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}(?:[-.].+)?$")
 _cleaned = set()
 _cleaned_lock = threading.Lock()
 

@@ -92,6 +92,8 @@ def test_demo_with_your_images(tmp_path):
     blurred = np.clip(training.noise_model(cfg)(np.clip(blurred, 0, 1), seed=7), 0, 1)
     assert report["scores"][0]["psnr"] == pytest.approx(_psnr(blurred, sharp), abs=1e-3)
     assert all(np.isfinite(row["psnr"]) for row in report["scores"])
+    # Written whole (atomically): no temporaries beside them.
+    assert sorted(os.listdir(tmp_path / "out")) == ["report.json", "report.png"]
 
 
 def _cli(*args):

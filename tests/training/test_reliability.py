@@ -92,7 +92,8 @@ def test_torn_backup_of_an_older_version_is_named(tmp_path):
 def test_temporaries_of_killed_processes_are_removed(tmp_path):
     pid = _dead_pid()
     stale = [
-        f".last.keras.tmp-{pid}-0123abcd-last.keras",  # Keras' suffixed name
+        f".last.keras.tmp-{pid}-0123abcd-last.keras",  # Keras' suffixed names
+        f".w.weights.h5.tmp-{pid}-0123abcd.weights.h5",
         f".backup.tmp-{pid}-0123abcd",
         f".config.json.tmp-{pid}-89abcdef",
     ]
