@@ -223,6 +223,9 @@ def main(argv=None):
     except (ValueError, OSError) as error:
         print(f"coordgate-keras: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ncoordgate-keras: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

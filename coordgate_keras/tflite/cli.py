@@ -129,14 +129,23 @@ def main(argv=None):
     args.quantization = args.quantization or ("none", "float16", "int8")
     if args.verbose:
         sys.stderr.write("".join(native_logs.dropped_lines()))
-    with native_logs.filtered_stderr(enabled=not args.verbose):
-        return _run(args)
+    try:
+        with native_logs.filtered_stderr(enabled=not args.verbose):
+            return _run(args)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(args):
     from coordgate_keras.tflite import bundle
 
     flags = _Flags(args)
+    if os.path.lexists(args.out) and not os.path.isdir(args.out):
+        return _fail(
+            "Invalid value for argument `--out`. Expected a folder (created if "
+            f"missing). Received: --out={args.out}, an existing file"
+        )
     if args.format == "onnx":
         return _run_onnx(args, bundle)
     try:
@@ -156,7 +165,7 @@ def _run(args):
             gates=args.gates,
         )
     except atomic_io.DestinationExistsError as error:
-        return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
+        return _exists(error, args)
     except bundle.ExportRefusedError as error:
         print(bundle.format_table(error.reports, error.refused))
         kept = [_LABELS.get(q, q) for q in args.quantization if q not in error.refused]
@@ -204,6 +213,12 @@ def _load_array(path, flag):
     return array
 
 
+def _exists(error, args):
+    if args.overwrite:  # Something --overwrite does not replace.
+        return _fail(f"{error.path} already exists and cannot be replaced.")
+    return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
+
+
 def _fail(message):
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return 1
@@ -248,10 +263,6 @@ def _joined(shape):
     return None if shape is None else ",".join(str(n) for n in shape)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _run_onnx(args, bundle):
     from coordgate_keras.tflite import onnx_export
 
@@ -266,8 +277,12 @@ def _run_onnx(args, bundle):
             overwrite=args.overwrite,
         )
     except atomic_io.DestinationExistsError as error:
-        return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
+        return _exists(error, args)
     except (ValueError, OSError, RuntimeError, ImportError) as error:
         return _fail(str(error))
     print(bundle.format_table(result["reports"], result["refused"]))
     return 1 if result["refused"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

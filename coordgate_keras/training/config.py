@@ -220,7 +220,8 @@ class TrainConfig:
 
         Values are parsed as YAML (`16`, `1e-3`, `[8, 8]`, `null`, `true`);
         `a.b=value` sets key `b` of the dict field `a` (`psf.kernel_size=15`,
-        `model_kwargs.base_filters=16`).
+        `model_kwargs.base_filters=16`). Setting `kind` of a dict field to a
+        new value (`psf.kind=file`) starts that dict afresh, so set it first.
         """
         import yaml
 
@@ -250,6 +251,9 @@ class TrainConfig:
                     f"{type(target).__name__})",
                     f"assignment={assignment!r}",
                 )
+            if sub == "kind" and target.get("kind") != value:
+                # Another kind takes other keys: the old kind's are dropped.
+                target = values[head] = {}
             *parents, last = sub.split(".")
             for part in parents:
                 target = target.setdefault(part, {})
