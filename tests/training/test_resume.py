@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import keras
 import pytest
 
 from coordgate_keras.training import TrainConfig, train
@@ -51,7 +50,7 @@ def _cli(workdir, config_path, cache):
     )
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF run")
+@pytest.mark.tf_only(reason="TF run")
 def test_sigkill_then_resume(tmp_path):
     cfg = TrainConfig(**CONFIG)
     config_path = tmp_path / "cfg.yaml"

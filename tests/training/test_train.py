@@ -69,13 +69,13 @@ def _learnability(backend_name):
     return before, after
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF run")
+@pytest.mark.tf_only(reason="TF run")
 def test_learnability_tensorflow():
     before, after = _learnability("tensorflow")
     assert after < 0.2 * before, (before, after)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF run")
+@pytest.mark.tf_only(reason="TF run")
 def test_train_end_to_end_tensorflow(tmp_path, capsys):
     cfg = TrainConfig(**TINY)
     workdir = tmp_path / "run"
@@ -223,7 +223,7 @@ def test_train_end_to_end_jax_without_tensorflow(tmp_path, check_match):
     assert result["distribution"]["data_parallel"]["metrics"]["simulator"] == "device"
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF run")
+@pytest.mark.tf_only(reason="TF run")
 def test_xla_setting_is_resolved_honoured_and_logged(tmp_path, capsys):
     from coordgate_keras.training import _runtime
 
