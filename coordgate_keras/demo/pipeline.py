@@ -109,16 +109,12 @@ def run_demo(options=None, verbose=True):
     sharp = np.asarray(sharp, "float32")
     if sharp.ndim == 3:
         sharp = sharp[..., None]
-    blurred = data.blur_fast(sharp, field)
-    if noise is not None:
-        blurred = noise(np.clip(blurred, 0.0, 1.0), seed=options.seed)
-    blurred = np.clip(blurred, 0.0, 1.0).astype("float32")
+    blurred = data.degrade(sharp, field, noise, seed=options.seed)
     # int8 calibration: other scenes through the same optics.
     calibration = None
     if options.export and not options.images:
         calib_sharp = data.microscopy_scenes(8, size, seed=options.seed + 1)
-        calibration = np.clip(data.blur_fast(calib_sharp, field), 0.0, 1.0)
-        calibration = calibration.astype("float32")
+        calibration = data.degrade(calib_sharp, field)
     _say(
         f"[2/{steps}] held-out data: {options.num_images} images "
         f"{size[0]}x{size[1]}, PSF field {field.grid_shape} grid of "

@@ -102,13 +102,6 @@ def check_finite(array, source):
         )
 
 
-def _host_degrade(sharp, field, noise, seed):
-    blurred = data_lib.blur_fast(sharp.astype(np.float64), field)
-    if noise is not None:
-        blurred = noise(blurred, seed=seed)
-    return np.clip(blurred, 0.0, 1.0).astype(np.float32)
-
-
 def build(cfg, simulator_mode, cache_dir, log=print):
     """The `Data` of `cfg` (`simulator_mode` already resolved to host/device)."""
     if is_1d(cfg.model):
@@ -164,8 +157,8 @@ def build(cfg, simulator_mode, cache_dir, log=print):
 
         def make_batch(step):
             sharp = sharp_batch(_indices(cfg.seed, step, batch_size, count))
-            blurred = _host_degrade(sharp, field, noise, _step_seed(cfg.seed, 2, step))
-            return blurred, sharp
+            seed = _step_seed(cfg.seed, 2, step)
+            return data_lib.degrade(sharp, field, noise, seed), sharp
 
     return Data(
         sample_shape=tuple(shape) + (channels,),
@@ -213,7 +206,7 @@ def _eval_pairs(cfg, field, noise, shape, channels):
             f"images with {channels} channel(s), as the training data",
             f"eval_data={cfg.eval_data!r} with {sharp.shape[-1]}",
         )
-    blurred = _host_degrade(sharp, field, noise, _step_seed(cfg.eval_seed, 4, 0))
+    blurred = data_lib.degrade(sharp, field, noise, _step_seed(cfg.eval_seed, 4, 0))
     return blurred, sharp.astype(np.float32)
 
 
