@@ -158,8 +158,8 @@ def run_demo(options=None, verbose=True):
 
     # === 5. Report ===
     grid = field.grid_shape
-    gain = report_lib.tile_psnr(outputs[gate_name], sharp, grid) - (
-        report_lib.tile_psnr(outputs[plain_name], sharp, grid)
+    gain = training.metrics.tile_psnr(sharp, outputs[gate_name], grid) - (
+        training.metrics.tile_psnr(sharp, outputs[plain_name], grid)
     )
     gates = report_lib.gate_maps(models[gate_name])
     png = os.path.join(options.out_dir, "report.png")
@@ -254,14 +254,10 @@ def _recipe_noise(recipe):
 
 
 def _scores(label, output, sharp, model, training):
-    import keras
-
-    mse = np.mean((np.asarray(output, "float64") - sharp.astype("float64")) ** 2)
-    ssim = training.ssim(sharp.astype("float32"), np.asarray(output, "float32"))
     return {
         "name": label,
-        "psnr": float(10.0 * np.log10(1.0 / max(mse, 1e-12))),
-        "ssim": float(np.mean(keras.ops.convert_to_numpy(ssim))),
+        "psnr": training.metrics.mean_psnr(sharp, output),
+        "ssim": float(np.mean(training.metrics.numpy_ssim(sharp, output))),
         "num_params": int(model.count_params()) if model is not None else None,
     }
 
