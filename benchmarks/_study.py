@@ -19,6 +19,8 @@ import sys
 
 import numpy as np
 
+from coordgate_keras.utils import atomic_io
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -147,14 +149,6 @@ def markdown_table(headers, rows):
     return "\n".join(lines)
 
 
-def _atomic_write(path, text):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -172,9 +166,9 @@ def _jsonable(value):
 def write_json(path, payload):
     """Writes `payload` as indented JSON, atomically (NumPy values converted,
     non-finite floats as null)."""
-    _atomic_write(path, json.dumps(_jsonable(payload), indent=1) + "\n")
+    atomic_io.atomic_write_text(path, json.dumps(_jsonable(payload), indent=1) + "\n")
 
 
 def write_text(path, text):
     """Writes `text`, atomically."""
-    _atomic_write(path, text)
+    atomic_io.atomic_write_text(path, text)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _study  # noqa: E402
 
 from coordgate_keras.training import metrics  # noqa: E402
+from coordgate_keras.utils import atomic_io  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "deblur2d"
 
@@ -251,15 +252,7 @@ def trained_gates(model, size, channels=4):
 
 
 def _save_npz(path, arrays):
-    from coordgate_keras.utils import atomic_io
-
     atomic_io.atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
-
-
-def _write_text(path, text):
-    from coordgate_keras.utils import atomic_io
-
-    atomic_io.atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def predict(model, x, batch_size=16):
@@ -315,7 +308,7 @@ def train_all(args, scale):
         "worst_corner": list(corner),
         "corner_psf_widths": {str(k): v for k, v in widths.items()},
     }
-    _write_text(study_path, json.dumps(header, indent=1))
+    atomic_io.atomic_write_text(study_path, json.dumps(header, indent=1))
     runs = run_list(
         scale,
         args.seeds or scale["seeds"],
@@ -376,7 +369,7 @@ def train_all(args, scale):
             shutil.rmtree(workdir, ignore_errors=True)
     if skipped:
         print(f"budget reached: {len(skipped)} runs not started", flush=True)
-        (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
+        atomic_io.atomic_write_text(out / "skipped.json", json.dumps(skipped, indent=1))
 
 
 # === Analysis (CPU) ===
@@ -631,8 +624,8 @@ def analyze(args):
         "runs": records,
         "worst_corner": study["worst_corner"],
     }
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    (out / "results.md").write_text(render_markdown(results))
+    atomic_io.atomic_write_text(out / "results.json", json.dumps(results, indent=1))
+    atomic_io.atomic_write_text(out / "results.md", render_markdown(results))
     plots(out, results)
     print((out / "results.md").read_text())
 

@@ -254,7 +254,7 @@ class TrainConfig:
 
     def save(self, path):
         """Writes `.json` or `.yaml`/`.yml` (chosen by the suffix), atomically."""
-        from coordgate_keras.training import _atomic
+        from coordgate_keras.utils import atomic_io
 
         path = os.fspath(path)
         if path.endswith(".json"):
@@ -267,7 +267,7 @@ class TrainConfig:
             raise _checks.invalid(
                 "path", "a .json, .yaml or .yml file", f"path={path!r}"
             )
-        _atomic.write_text(path, text)
+        atomic_io.atomic_write_text(path, text)
 
     def diff(self, other):
         """Names of the fields whose values differ from `other`'s."""

@@ -10,10 +10,11 @@ import time
 import keras
 import numpy as np
 
-from coordgate_keras.training import _atomic, _callbacks, _checks, _data, _runtime
+from coordgate_keras.training import _callbacks, _checks, _data, _runtime
 from coordgate_keras.training import config as config_lib
 from coordgate_keras.training.losses import get_loss
 from coordgate_keras.training.metrics import psnr, psnr_metric, ssim
+from coordgate_keras.utils import atomic_io
 
 METRIC_KEYS = ("steps", "psnr", "ssim", "psnr_blurred", "ssim_blurred", "seconds")
 
@@ -265,7 +266,7 @@ def train(config, workdir, verbose="auto", cache_dir=None):
         if trainer_cb.nan_step is not None:
             raise FloatingPointError(_nan_message(cfg, trainer_cb.nan_step, backup_dir))
         final = evaluate_fn(network)
-    _atomic.save_model(network, os.path.join(workdir, "final.keras"))
+    atomic_io.atomic_save(os.path.join(workdir, "final.keras"), network.save)
     trained = cfg.steps - start_step
     metrics = {
         "steps": cfg.steps,
@@ -289,7 +290,7 @@ def train(config, workdir, verbose="auto", cache_dir=None):
         ),
         "finished": True,
     }
-    _atomic.write_json(os.path.join(workdir, "metrics.json"), metrics)
+    atomic_io.atomic_write_json(os.path.join(workdir, "metrics.json"), metrics)
     if verbose != 0:
         print(format_metrics(metrics), flush=True)
     return metrics
