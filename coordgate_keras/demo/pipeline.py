@@ -87,7 +87,7 @@ def run_demo(options=None, verbose=True):
         f"[1/{steps}] models: {plain_name}, {gate_name} (weights '{options.tag}')",
         verbose,
     )
-    entry = zoo._weights.get_entry(gate_name, options.tag)
+    entry = zoo.weights_info(gate_name, options.tag)
     recipe = entry.metadata.get("recipe", {})
     models, training_note = {}, "pretrained"
     for name in options.models:
@@ -213,7 +213,7 @@ def _model(name, options, recipe, verbose):
 
     from coordgate_keras import training
 
-    entry = zoo._weights.get_entry(name, options.tag)
+    entry = zoo.weights_info(name, options.tag)
     config = training.TrainConfig.from_dict(entry.metadata["recipe"])
     steps = options.finetune or 300
     # A laptop-sized run of the recipe: float32 (bfloat16 is slow on most
@@ -277,7 +277,7 @@ def format_table(rows):
 def _weights_summary(name, tag):
     from coordgate_keras import zoo
 
-    meta = zoo._weights.get_entry(name, tag).metadata
+    meta = zoo.weights_info(name, tag).metadata
     return {
         "sha256": meta.get("sha256"),
         "steps": meta.get("steps"),

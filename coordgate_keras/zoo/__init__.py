@@ -23,6 +23,7 @@ from coordgate_keras.zoo._registry import (
     model_info,
     register_model,
     register_weights,
+    weights_info,
 )
 from coordgate_keras.zoo._weights import WeightEntry, WeightsError
 from coordgate_keras.zoo.cnn1d import build_cnn1d
@@ -51,4 +52,5 @@ __all__ = [
     "model_info",
     "register_model",
     "register_weights",
+    "weights_info",
 ]

@@ -430,3 +430,21 @@ def test_weights_table_columns_fit_the_longest_tag():
     params_end = lines[0].index("params") + len("params")
     for line, entry in zip(lines[1:], PACKAGED):
         assert line[:params_end].endswith(f"{entry.metadata['num_params']:,}")
+
+
+@needs_packaged
+def test_weights_info_is_the_published_entry():
+    from coordgate_keras.zoo import weights_info
+
+    entry = PACKAGED[0]
+    info = weights_info(entry.model, entry.tag)
+    assert info.sha256 == entry.sha256 and info.filename == entry.filename
+    assert info.metadata["recipe"] == entry.metadata["recipe"]
+    with pytest.raises(ValueError, match=r"Unknown model name: 'unet_d9'"):
+        weights_info("unet_d9", entry.tag)
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `weights`. Expected None or one of .*"
+        r"Received: weights='nope'",
+    ):
+        weights_info(entry.model, "nope")
