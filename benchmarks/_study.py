@@ -10,9 +10,7 @@ TensorFlow.
 import datetime
 import json
 import math
-import os
 import pathlib
-import platform
 import shlex
 import subprocess
 import sys
@@ -68,41 +66,17 @@ def environment(argv=None):
         argv: list of str or None. The command line to record; defaults to
             `sys.argv`.
     """
-    import keras
-
-    import coordgate_keras
-
-    backend = keras.backend.backend()
-    backend_version = None
-    if backend in ("jax", "tensorflow", "torch"):
-        module = __import__(backend)
-        backend_version = module.__version__
     from coordgate_keras.utils import system
 
-    usable = system.usable_cpus()
     commit, dirty = git_state()
-    gpus = system.accelerators()
-    cpu = system.cpu_model()
     return {
         "command": "python " + shlex.join(sys.argv if argv is None else argv),
         "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         ),
-        "coordgate_keras": coordgate_keras.__version__,
         "git_commit": commit,
         "git_dirty": dirty,
-        "keras": keras.__version__,
-        "backend": backend,
-        "backend_version": backend_version,
-        "hardware": ", ".join(gpus) if gpus else f"CPU: {cpu}, {usable} cores",
-        "gpus": gpus,
-        "cpu_model": cpu,
-        "cpus_usable": usable,
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
+        **system.environment(),
     }
 
 

@@ -11,7 +11,6 @@ Writes benchmarks/results/coordgate_overhead_<backend>_<device>.{md,json}.
 import argparse
 import json
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -19,8 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import coordgate_keras  # noqa: E402
 from coordgate_keras.layers import CoordGate  # noqa: E402
+from coordgate_keras.utils import system  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -93,11 +92,8 @@ def main():
     meta = {
         "command": "python benchmarks/coordgate_overhead.py "
         + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
-        "backend": keras.backend.backend(),
+        **system.environment(),
         "device": device_name(),
-        "keras": keras.__version__,
-        "coordgate_keras": coordgate_keras.__version__,
-        "python": platform.python_version(),
     }
     tag = f"{meta['backend']}_{meta['device']}".replace(" ", "_").lower()
     os.makedirs(RESULTS, exist_ok=True)
