@@ -14,8 +14,9 @@ import os
 import numpy as np
 
 from coordgate_keras import data as data_lib
-from coordgate_keras.training import _checks, _scene_pool
+from coordgate_keras.training import _scene_pool
 from coordgate_keras.training import config as config_lib
+from coordgate_keras.utils import argument_validation as av
 
 
 @dataclasses.dataclass
@@ -74,7 +75,8 @@ def psf_field(cfg):
         return data_lib.PSFField.load(
             spec["path"], normalize=spec.get("normalize", False)
         )
-    raise _checks.invalid(
+    raise av.invalid_value(
+        None,
         "psf",
         "a 2D PSF kind ('zernike', 'gaussian', 'file') for a 2D model",
         f"psf={cfg.psf!r}",
@@ -95,7 +97,8 @@ def check_finite(array, source):
     """Refuses NaN or infinity in `array`, naming where it came from."""
     if not np.all(np.isfinite(array)):
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "data",
             "finite values (no NaN or infinity)",
             f"{bad} non-finite value(s) in {source}",
@@ -112,7 +115,8 @@ def build(cfg, simulator_mode, cache_dir, log=print):
     noise = noise_model(cfg)
     shape = cfg.image_shape
     if len(shape) != 2:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "image_size",
             "an int or [height, width] for a 2D model",
             f"image_size={cfg.image_size!r}",
@@ -201,7 +205,8 @@ def _eval_pairs(cfg, field, noise, shape, channels):
     else:
         sharp = _scene_pool.eval_scenes(cfg.eval_seed, shape, cfg.eval_images)
     if sharp.shape[-1] != channels:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "eval_data",
             f"images with {channels} channel(s), as the training data",
             f"eval_data={cfg.eval_data!r} with {sharp.shape[-1]}",
@@ -214,7 +219,8 @@ def read_saved(directory):
     """All pairs of a `write_deblur_dataset` folder, in written order, NumPy only."""
     meta_path = os.path.join(directory, "metadata.json")
     if not os.path.isfile(meta_path):
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "data",
             "a folder written by `data.write_deblur_dataset` (with metadata.json)",
             f"data='dataset:{directory}'",
@@ -238,7 +244,8 @@ def _build_saved(cfg):
     blurred, sharp = read_saved(directory)
     if cfg.eval_data is None:
         if len(sharp) <= cfg.eval_images:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "eval_images",
                 f"fewer held-out pairs than the dataset holds ({len(sharp)})",
                 f"eval_images={cfg.eval_images}",
@@ -253,7 +260,8 @@ def _build_saved(cfg):
         eval_blurred = eval_blurred[: cfg.eval_images]
         eval_sharp = eval_sharp[: cfg.eval_images]
     if tuple(sharp.shape[1:3]) != cfg.image_shape:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "image_size",
             f"the size of the saved pairs {tuple(sharp.shape[1:3])}",
             f"image_size={cfg.image_size!r}",
@@ -277,14 +285,15 @@ def _build_saved(cfg):
 
 def _build_1d(cfg, log):
     if cfg.data != "sim":
-        raise _checks.invalid(
-            "data", "'sim' for a 1D model (the 1D task)", f"data={cfg.data!r}"
+        raise av.invalid_value(
+            None, "data", "'sim' for a 1D model (the 1D task)", f"data={cfg.data!r}"
         )
     psf = cfg.psf
     if psf == config_lib.DEFAULT_PSF:
         psf = config_lib.DEFAULT_PSF_1D
     if psf.get("kind") != "varying_gaussian_1d":
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "psf",
             "{'kind': 'varying_gaussian_1d', 'sigma_range': [first, last]} for a "
             "1D model",
@@ -292,7 +301,8 @@ def _build_1d(cfg, log):
         )
     size = cfg.image_size
     if not isinstance(size, int) and len(size) != 1:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "image_size",
             "an int (the signal length) for a 1D model",
             f"image_size={size!r}",
