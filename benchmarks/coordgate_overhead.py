@@ -9,7 +9,6 @@ Writes benchmarks/results/coordgate_overhead_<backend>_<device>.{md,json}.
 """
 
 import argparse
-import json
 import os
 import time
 
@@ -19,7 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from coordgate_keras.layers import CoordGate  # noqa: E402
-from coordgate_keras.utils import system  # noqa: E402
+from coordgate_keras.utils import atomic_io, system  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -96,9 +95,10 @@ def main():
         "device": device_name(),
     }
     tag = f"{meta['backend']}_{meta['device']}".replace(" ", "_").lower()
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"coordgate_overhead_{tag}.json"), "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+    atomic_io.atomic_write_json(
+        os.path.join(RESULTS, f"coordgate_overhead_{tag}.json"),
+        {"meta": meta, "rows": rows},
+    )
     lines = [
         f"# CoordGate overhead: {meta['backend']} on {meta['device']}",
         "",
@@ -113,8 +113,9 @@ def main():
         f"| {r['model']} | {r['params']:,} | {r['step_ms']:.2f} | {r['relative']:.3f} |"
         for r in rows
     ]
-    with open(os.path.join(RESULTS, f"coordgate_overhead_{tag}.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_io.atomic_write_text(
+        os.path.join(RESULTS, f"coordgate_overhead_{tag}.md"), "\n".join(lines) + "\n"
+    )
     print("\n".join(lines))
 
 
