@@ -50,6 +50,8 @@ def _cli(workdir, config_path, cache):
     )
 
 
+# Subprocess trainings through the CLI, one killed and resumed: `make test-slow`.
+@pytest.mark.slow
 @pytest.mark.tf_only(reason="TF run")
 def test_sigkill_then_resume(tmp_path):
     cfg = TrainConfig(**CONFIG)

@@ -179,6 +179,9 @@ JAX_SCRIPT = textwrap.dedent(
 )
 
 
+# A subprocess training on JAX (its own start, two logical devices): `make
+# test-slow`; the in-process TensorFlow run above covers the trainer by default.
+@pytest.mark.slow
 def test_train_end_to_end_jax_without_tensorflow(tmp_path, check_match):
     """Learnability, the CLI, and DataParallel on two logical devices matching
     one device (tolerance: see test_distribution.py), on JAX in a subprocess
