@@ -9,17 +9,12 @@ import time
 import keras
 import numpy as np
 
-from coordgate_keras.training import (
-    _atomic,
-    _callbacks,
-    _checks,
-    _data,
-    _runtime,
-    _workdir,
-)
+from coordgate_keras.training import _callbacks, _data, _runtime, _workdir
 from coordgate_keras.training import config as config_lib
 from coordgate_keras.training.losses import get_loss
 from coordgate_keras.training.metrics import psnr, psnr_metric, ssim
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 METRIC_KEYS = ("steps", "psnr", "ssim", "psnr_blurred", "ssim_blurred", "seconds")
 
@@ -53,11 +48,12 @@ def evaluate(model, blurred, sharp, batch_size=16, origins=None):
     >>> round(m["psnr"] - m["psnr_blurred"], 6)
     0.0
     """
-    batch_size = _checks.positive_int("batch_size", batch_size)
+    batch_size = av.positive_int(batch_size, "batch_size")
     blurred = np.asarray(blurred, dtype=np.float32)
     sharp = np.asarray(sharp, dtype=np.float32)
     if blurred.shape != sharp.shape or len(blurred) == 0:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "blurred",
             "a non-empty array of the shape of `sharp`",
             f"blurred.shape={blurred.shape}, sharp.shape={sharp.shape}",
@@ -219,7 +215,9 @@ def train(config, workdir, verbose="auto", cache_dir=None):
     cfg = _as_config(config)
     workdir = os.fspath(workdir)
     if verbose not in ("auto", 0, 1, 2):
-        raise _checks.invalid("verbose", "'auto', 0, 1 or 2", f"verbose={verbose!r}")
+        raise av.invalid_value(
+            None, "verbose", "'auto', 0, 1 or 2", f"verbose={verbose!r}"
+        )
     line_progress = verbose == 2 or (verbose == "auto" and not _callbacks.terminal())
     keras_verbose = (
         1 if verbose == 1 or (verbose == "auto" and not line_progress) else 0
@@ -352,7 +350,7 @@ def _train_locked(
         final = evaluate_fn(network)
         if data.frame is not None:
             final.update(evaluate_frames(network, data.frame, cfg.batch_size))
-    _atomic.save_model(network, os.path.join(workdir, "final.keras"))
+    atomic_io.atomic_save(os.path.join(workdir, "final.keras"), network.save)
     trained = cfg.steps - start_step
     metrics = {
         "steps": cfg.steps,
@@ -377,7 +375,7 @@ def _train_locked(
         ),
         "finished": True,
     }
-    _atomic.write_json(os.path.join(workdir, "metrics.json"), metrics)
+    atomic_io.atomic_write_json(os.path.join(workdir, "metrics.json"), metrics)
     if verbose != 0:
         print(format_metrics(metrics), flush=True)
     return metrics
@@ -410,8 +408,8 @@ def _as_config(config):
         return config_lib.TrainConfig.from_dict(config)
     if isinstance(config, (str, os.PathLike)):
         return config_lib.load_config(config)
-    raise _checks.invalid(
-        "config", "a TrainConfig, a dict, or a config path", f"config={config!r}"
+    raise av.invalid_value(
+        None, "config", "a TrainConfig, a dict, or a config path", f"config={config!r}"
     )
 
 
@@ -470,7 +468,8 @@ def _check_workdir(cfg, workdir):
         details = "; ".join(
             f"{name}: saved {theirs[name]!r}, now {mine[name]!r}" for name in changed
         )
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "workdir",
             "a new folder, or the config saved in it (to resume)",
             f"workdir={workdir!r} whose config.json differs in {details}",

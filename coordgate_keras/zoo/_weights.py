@@ -432,10 +432,9 @@ def write(model, out_dir, name, tag, builder_kwargs, metadata):
     os.makedirs(out_dir, exist_ok=True)
     weights_path = os.path.join(out_dir, weight_filename(name, tag))
     sidecar_path = os.path.join(out_dir, sidecar_filename(name, tag))
-    with atomic_io.atomic_file(weights_path) as tmp:
-        # Keras insists on the `.weights.h5` suffix.
-        model.save_weights(tmp + ".weights.h5")
-        os.replace(tmp + ".weights.h5", tmp)
+    # Keras insists on the `.weights.h5` suffix: the temporary keeps the name.
+    with atomic_io.atomic_file(weights_path, keep_name=True) as tmp:
+        model.save_weights(tmp)
         digest = sha256_of(tmp)
     sidecar = {
         "model": name,
