@@ -84,8 +84,8 @@ def deblur(
             raise av.invalid_value(
                 None,
                 "frames",
-                f"frames with {channels} channels or 1 channel per model call "
-                f"(the model `{runner.name}` takes {channels})",
+                f"frames with {channels} channels, the input of `{runner.name}` "
+                "(a one-channel model restores any number, channel by channel)",
                 f"frames.shape={frames.shape}",
             )
         # Channel by channel: each becomes a one-channel frame of the batch.
