@@ -97,7 +97,9 @@ def test_tiles_of_a_one_input_model_are_refused(small_model):
 def test_bad_frames_and_models_are_refused(small_model, tmp_path):
     with pytest.raises(ValueError, match=r"Received: frames with values in"):
         deblur(small_model, _frames(FRAME) + 1)
-    with pytest.raises(ValueError, match=r"Expected frames with 3 channels, the input of `unet_d1`"):
+    with pytest.raises(
+        ValueError, match=r"Expected frames with 3 channels, the input of `unet_d1`"
+    ):
         rgb_model = create_model("unet_d1", input_shape=(*FRAME, 3), base_filters=4)
         deblur(rgb_model, _frames((*FRAME, 2)))
     with pytest.raises(ValueError, match=r"Expected a registered model name"):
