@@ -116,7 +116,8 @@ def worker(spec):
         def run():
             return model.predict_on_batch(batch)[0, :, :, 0]
 
-        model.predict_on_batch(batch[:, :tile, :tile])  # traces at another shape
+        # No warm-up: a second whole-frame call would double the run; its time
+        # includes tracing the graph once (about a second).
     else:
         if runtime == "keras tiles":
             source = frame_model(spec["model"], frame_size, tile)
@@ -182,7 +183,8 @@ def markdown(payload):
         f"in [0, 1]; tiles {args['tile']}x{args['tile']}, {args['batch_size']} per "
         f"call, default overlap (receptive field); weights `{WEIGHTS}` "
         "(base_filters=32). Seconds: median of "
-        f"{args['repeats']} run(s) after a warm-up batch; each row its own process.",
+        f"{args['repeats']} run(s) after a warm-up batch of tiles (the whole-frame "
+        "call: no warm-up, its time includes tracing); each row its own process.",
         "- max |diff|: largest difference from the whole-frame Keras output.",
         "",
         "| model | runtime | threads | s / frame | Mpx/s | peak RSS (MiB) | "

@@ -184,3 +184,22 @@ def test_ctrl_c_mid_folder_leaves_nothing_half_written(
     # good1.png was being written (first in order): neither it nor its
     # temporary remains, and the files after it were not started.
     assert os.listdir(out) == []
+
+
+def test_progress_on_a_terminal_and_duplicate_names(
+    tmp_path, small_file, capsys, monkeypatch
+):
+    _write_inputs(tmp_path / "in")
+    (tmp_path / "other").mkdir()
+    np.save(tmp_path / "other" / "good2.npy", RNG.random((32, 48)))
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    inputs = [str(tmp_path / "in" / "good2.npy"), str(tmp_path / "other")]
+    code = main(
+        ["deblur", *inputs, "--out", str(tmp_path / "out"), "--keras-file",
+         small_file]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "\r  tiles 1/1" in captured.err
+    assert "whose name is also that of" in captured.err
+    assert os.listdir(tmp_path / "out") == ["good2.npy"]
