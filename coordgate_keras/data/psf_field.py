@@ -200,6 +200,59 @@ class PSFField:
                 f"psf_field.grid_shape={self.grid_shape}",
             )
 
+    def check_window(self, image_shape, origin, name="images"):
+        """Checks a window of the frame: `origin=(top, left)`, size `image_shape`.
+
+        Needs `image_shape` pinned on the field (the frame the window is cut
+        from). Returns `origin` as a tuple of two ints.
+        """
+        if self.image_shape is None:
+            raise av.invalid_value(
+                origin,
+                "origin",
+                "None for a PSF field without `image_shape` (a window's position "
+                "needs the frame the field is pinned to: PSFField(..., "
+                "image_shape=(H, W)))",
+            )
+        values = av._as_tuple(origin)
+        if values is None or len(values) != 2 or not all(av.is_int(v) for v in values):
+            raise av.invalid_value(
+                origin, "origin", "a tuple (top, left) of 2 integers"
+            )
+        values = tuple(int(v) for v in values)
+        frame = self.image_shape
+        if any(o < 0 or o + n > f for o, n, f in zip(values, image_shape, frame)):
+            raise av.invalid_value(
+                origin,
+                "origin",
+                f"a window of {tuple(image_shape)} inside the frame {frame}: top "
+                f"from 0 to {frame[0] - image_shape[0]}, left from 0 to "
+                f"{frame[1] - image_shape[1]}",
+            )
+        if self.kernel_size > min(image_shape):
+            raise av.invalid_value(
+                None,
+                "psf_field",
+                f"PSFs no larger than the window (kernel_size <= {min(image_shape)})",
+                f"psf_field.kernel_size={self.kernel_size}",
+            )
+        return values
+
+    def window_weights(self, image_shape, origin=None):
+        """Per-axis interpolation weights `(wy, wx)` of an image or a window.
+
+        Without `origin`, those of a whole image of `image_shape`; with it, those
+        of the frame (`self.image_shape`) at the window's pixels.
+        """
+        (gy, gx), (height, width) = self.grid_shape, image_shape
+        if origin is None:
+            return axis_weights(height, gy), axis_weights(width, gx)
+        (top, left), (frame_h, frame_w) = origin, self.image_shape
+        return (
+            axis_weights(frame_h, gy, positions=top + np.arange(height)),
+            axis_weights(frame_w, gx, positions=left + np.arange(width)),
+        )
+
     def node_positions(self, image_shape):
         """Pixel coordinates of the grid nodes for an image of `image_shape`.
 
