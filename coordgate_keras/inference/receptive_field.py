@@ -17,6 +17,7 @@ _POINTWISE = (
     "CoordGate",
     "Dropout",
     "ELU",
+    "FrameWindow",
     "Identity",
     "InputLayer",
     "LeakyReLU",
