@@ -51,18 +51,24 @@ RUNTIMES = ("keras whole", "keras tiles", "tflite float32", "tflite int8", "onnx
 # === Exports (parent process) ===
 
 
-def export_tiles(name, frame, tile, workdir):
+def export_tiles(name, frame, tile, workdir, runtimes=RUNTIMES[2:]):
     """The tile model's `.tflite` (float32, int8) and `.onnx` files, or why not."""
     from coordgate_keras.tflite import export_onnx, export_tflite
 
+    workdir.mkdir(parents=True, exist_ok=True)
+    from coordgate_keras.inference import receptive_field
+
     model = frame_model(name, frame, tile)
     shape = (1, tile, tile, 1)
-    files, missing = {}, {}
+    # The export's report gives the frame and the alignment, not the margin.
+    files, missing = {"margin": receptive_field(model)["margin"]}, {}
     for runtime, export, kwargs in (
         ("tflite float32", export_tflite, {"quantization": "none"}),
         ("tflite int8", export_tflite, {"quantization": "int8"}),
         ("onnx", export_onnx, {}),
     ):
+        if runtime not in runtimes:
+            continue
         suffix = ".onnx" if runtime == "onnx" else ".tflite"
         path = workdir / f"{name}_{runtime.replace(' ', '_')}{suffix}"
         start = time.perf_counter()
@@ -123,7 +129,7 @@ def worker(spec):
             source = frame_model(spec["model"], frame_size, tile)
         else:
             source = spec["file"]
-        runner = open_runner(source, threads=threads)
+        runner = open_runner(source, threads=threads, margin=spec.get("margin"))
 
         def run():
             return deblur(runner, frame, batch_size=spec["batch_size"])
@@ -218,7 +224,8 @@ def markdown(payload):
                 lines.append(f"- {row['model']} {row['runtime']}: not run")
                 continue
             lines.append(
-                f"- {row['model']}, {row['runtime']}, {row['threads']} thread(s): "
+                f"- {row['model']}, {row['runtime']}, {row['threads']} thread(s), "
+                f"tiles {args['tile']}x{args['tile']}, {args['batch_size']} per call: "
                 f"peak RSS {row['peak_rss_mib']:.0f} MiB (before the run "
                 f"{row['rss_before_mib']:.0f} MiB; frame and output "
                 f"{2 * args['big_frame'] ** 2 * 4 / 2**20:.0f} MiB), "
@@ -237,6 +244,7 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES))
     parser.add_argument("--big-frame", type=int, default=4096, help="0 skips it")
+    parser.add_argument("--big-runtime", default="keras tiles", choices=RUNTIMES)
     parser.add_argument("--workdir", type=pathlib.Path, default=None)
     parser.add_argument("--output", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -255,7 +263,7 @@ def main(argv=None):
     for name in args.models:
         if any(r.startswith(("tflite", "onnx")) for r in args.runtimes):
             files[name], missing[name] = export_tiles(
-                name, args.frame, args.tile, workdir
+                name, args.frame, args.tile, workdir, args.runtimes
             )
     rows = []
     for threads in args.threads:
@@ -274,6 +282,7 @@ def main(argv=None):
                     "batch_size": args.batch_size,
                     "repeats": args.repeats,
                     "file": files.get(name, {}).get(runtime),
+                    "margin": files.get(name, {}).get("margin"),
                     "out": str(out),
                 }
                 row = {"model": name, "runtime": runtime, "threads": threads}
@@ -291,13 +300,24 @@ def main(argv=None):
     if args.big_frame:
         spec = {
             "model": args.models[0],
-            "runtime": "keras tiles",
+            "runtime": args.big_runtime,
             "threads": max(args.threads),
             "frame": args.big_frame,
             "tile": args.tile,
             "batch_size": args.batch_size,
             "repeats": 1,
         }
+        if args.big_runtime not in ("keras whole", "keras tiles"):
+            # A tile model of the big frame: exported for it.
+            big_files, _ = export_tiles(
+                args.models[0],
+                args.big_frame,
+                args.tile,
+                workdir / "big",
+                runtimes=(args.big_runtime,),
+            )
+            spec["file"] = big_files.get(args.big_runtime)
+            spec["margin"] = big_files["margin"]
         row = {k: spec[k] for k in ("model", "runtime", "threads")}
         row.update(_spawn(spec))
         big.append(row)
