@@ -55,7 +55,7 @@ from coordgate_keras.layers import CoordGate
 GATE_REPRESENTATIONS = ("auto", "compact", "constant")
 
 # Name of the input-dependent zero that keeps a compact gate from being
-# constant-folded to full size (see `_dynamic_zero`).
+# constant-folded to full size (see `_dynamic_one`).
 DYNAMIC_ZERO_NAME = "coordgate_dynamic_zero"
 
 # Largest |P - (R + C)| accepted as round-off, relative to max |P|.
@@ -103,12 +103,18 @@ def prepare_for_export(model, input_shape, gates="auto"):
     av.choice(gates, "gates", GATE_REPRESENTATIONS)
     input_shape = av.input_shape_with_batch(input_shape, model)
     inputs = keras.Input(batch_shape=input_shape, name=_input_name(model))
-    if isinstance(model, keras.Sequential) or _is_functional(model):
+    clone_function = functools.partial(_replace_layer, gates=gates)
+    if _is_functional(model):
         return keras.models.clone_model(
             model,
             input_tensors=inputs,
-            clone_function=functools.partial(_replace_layer, gates=gates),
+            clone_function=clone_function,
+            call_function=_SharedOne(model, inputs),
             recursive=True,
+        )
+    if isinstance(model, keras.Sequential):
+        return keras.models.clone_model(
+            model, input_tensors=inputs, clone_function=clone_function, recursive=True
         )
     return keras.Model(inputs, model(inputs), name=model.name)
 
@@ -137,6 +143,48 @@ def _replace_layer(layer, gates="auto"):
         return _NearestResize(layer)
     # Shared, not copied: the clone uses the model's own layers and weights.
     return layer
+
+
+class _SharedOne:
+    """A `clone_model` call function giving the model's own gates one `one`.
+
+    A compact gate needs an input-dependent operand (see `_dynamic_one`):
+    computed once from the model's input and passed to every gate of the
+    model (nested models' gates make their own), it costs each gate one
+    small MUL (its row term times one) instead of a SLICE, a MUL and two
+    ADDs.
+    """
+
+    def __init__(self, model, inputs):
+        self.gates = {
+            id(layer) for layer in model.layers if isinstance(layer, CoordGate)
+        }
+        self.inputs = inputs
+        self.one = None
+
+    def __call__(self, layer, *args, **kwargs):
+        if (
+            isinstance(layer, _FoldedGate)
+            and id(layer.coord_gate) in self.gates
+            and len(args) == 1
+            and not isinstance(args[0], (list, tuple))
+            and len(args[0].shape) == 4
+            and len(self.inputs.shape) == 4
+        ):
+            if self.one is None:
+                self.one = _DynamicOne(name="coordgate_one")(self.inputs)
+            return layer([args[0], self.one], **kwargs)
+        return layer(*args, **kwargs)
+
+
+class _DynamicOne(keras.layers.Layer):
+    """`_dynamic_one` of the model's input, as a layer."""
+
+    def call(self, inputs):
+        return _dynamic_one(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return (1,) * len(input_shape)
 
 
 def _eager_numpy(fn):
@@ -185,6 +233,8 @@ class _FoldedGate(keras.layers.Layer):
         self._compact_forms = {}
 
     def build(self, input_shape):
+        if _is_shape_list(input_shape):
+            input_shape = input_shape[0]
         if not self.coord_gate.built:
             self.coord_gate.build(input_shape)
         channels_last = self.coord_gate.data_format == "channels_last"
@@ -279,6 +329,10 @@ class _FoldedGate(keras.layers.Layer):
         return ("separable", _f32(row / scale), _f32(col / scale), _f32(scale))
 
     def call(self, inputs):
+        # With the model's shared one: `[inputs, one]`.
+        one = None
+        if isinstance(inputs, (list, tuple)):
+            inputs, one = inputs
         gate_layer = self.coord_gate
         channels_last = gate_layer.data_format == "channels_last"
         ndim = len(inputs.shape)
@@ -288,7 +342,10 @@ class _FoldedGate(keras.layers.Layer):
             return gate_layer(inputs)
         form = self._compact(spatial)
         if form is not None:
-            gate, scale = self._compact_gate(inputs, form, spatial), form[-1]
+            if one is None:
+                one = _dynamic_one(inputs)
+            gate = self._compact_gate(inputs, one, form, spatial)
+            scale = form[-1]
         else:
             gate, scale = self._gate(spatial)
             if not channels_last:
@@ -309,12 +366,18 @@ class _FoldedGate(keras.layers.Layer):
             bias = ops.reshape(bias, (-1,) + (1,) * (ndim - 2))
         return outputs + bias
 
-    def _compact_gate(self, inputs, form, spatial):
-        """The activated gate, computed in the graph from its compact form."""
+    def _compact_gate(self, inputs, one, form, spatial):
+        """The activated gate, computed in the graph from its compact form.
+
+        `one` is an input-dependent one: the row term times it (a small MUL)
+        is what keeps the converter from folding the gate. (A zero added to
+        it would not: the converter folds `(row + zero) + col` into
+        `zero + (row + col)`.)
+        """
         import tensorflow as tf
 
         channels_last = self.coord_gate.data_format == "channels_last"
-        zero = _dynamic_zero(inputs)
+        one = ops.cast(one, inputs.dtype)
         if form[0] == "separable":
             _, row, col, _ = form
             (height, channels), width = row.shape, col.shape[0]
@@ -322,11 +385,10 @@ class _FoldedGate(keras.layers.Layer):
             col = np.reshape(col, (1, 1, width, channels))
             if not channels_last:
                 row, col = np.moveaxis(row, -1, 1), np.moveaxis(col, -1, 1)
-            gate = (ops.cast(row, inputs.dtype) + zero) + (
-                ops.cast(col, inputs.dtype) + zero
-            )
+            # One full-size ADD (the activation fuses into it in TFLite).
+            gate = ops.cast(row, inputs.dtype) * one + ops.cast(col, inputs.dtype)
         else:
-            gate_map = ops.cast(form[1][None], inputs.dtype) + zero
+            gate_map = ops.cast(form[1][None], inputs.dtype) * one
             gate = tf.raw_ops.ResizeBilinear(
                 images=gate_map,
                 size=spatial,
@@ -339,21 +401,33 @@ class _FoldedGate(keras.layers.Layer):
         return gate if activation is None else activation(gate)
 
     def compute_output_shape(self, input_shape):
+        if _is_shape_list(input_shape):
+            input_shape = input_shape[0]
         return self.coord_gate.compute_output_shape(input_shape)
 
 
-def _dynamic_zero(inputs):
-    """A (1, 1, 1, 1) zero computed from the input.
+def _is_shape_list(shape):
+    return (
+        isinstance(shape, (list, tuple))
+        and bool(shape)
+        and isinstance(shape[0], (list, tuple))
+    )
+
+
+def _dynamic_one(inputs):
+    """A (1, 1, 1, 1) one computed from the input (SLICE, MUL by 0, ADD 1).
 
     Without it the converter folds a compact gate's constant inputs back into
-    one (H, W, C) constant. The ONNX export replaces it by a constant after
-    conversion, so that ONNX Runtime folds the gate once, at session load.
+    one (H, W, C) constant. The ONNX export replaces the zero by a constant
+    after conversion, so that ONNX Runtime folds the gate once, at session
+    load.
     """
     import tensorflow as tf
 
-    return tf.multiply(
+    zero = tf.multiply(
         tf.slice(inputs, (0,) * 4, (1,) * 4), 0.0, name=DYNAMIC_ZERO_NAME
     )
+    return zero + 1.0
 
 
 def _f32(array):
