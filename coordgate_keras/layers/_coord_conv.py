@@ -2,6 +2,7 @@
 
 import keras
 
+from coordgate_keras.layers import _layout
 from coordgate_keras.layers.add_coords import AddCoords
 from coordgate_keras.utils import argument_validation as av
 
@@ -64,6 +65,16 @@ class CoordConvMixin:
 
     def call(self, inputs):
         return super().call(self.add_coords(inputs))
+
+    def convolution_op(self, inputs, kernel):
+        return _layout.conv(
+            inputs,
+            kernel,
+            self.data_format,
+            strides=list(self.strides),
+            padding=self.padding,
+            dilation_rate=self.dilation_rate,
+        )
 
     def get_config(self):
         config = super().get_config()

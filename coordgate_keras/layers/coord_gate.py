@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from coordgate_keras.layers import _coords
+from coordgate_keras.layers import _coords, _layout
 from coordgate_keras.utils import argument_validation as av
 
 ENCODINGS = ("mlp", "fourier", "map")
@@ -336,8 +336,20 @@ class CoordGate(keras.layers.Layer):
             gate = ops.moveaxis(gate, -1, 0)
         outputs = inputs * ops.cast(gate, inputs.dtype)
         if self.use_projection:
-            outputs = self.projection(outputs)
+            outputs = self.project(outputs)
         return outputs
+
+    def project(self, gated, kernel=None):
+        """The 1x1 projection of the gated features (`kernel` replaces its kernel).
+
+        Computed through `ops` rather than by calling the `Conv` sub-layer, so that
+        channels-first inputs run on TensorFlow's CPU (see `_layout.pointwise`).
+        """
+        projection = self.projection
+        kernel = projection.kernel if kernel is None else kernel
+        dtype = gated.dtype
+        bias = ops.cast(projection.bias, dtype) if projection.use_bias else None
+        return _layout.pointwise(gated, ops.cast(kernel, dtype), bias, self.data_format)
 
     def compute_output_shape(self, input_shape):
         output_shape = list(input_shape)

@@ -25,9 +25,14 @@ def _gate_model(channels=3, data_format="channels_last", **gate_kwargs):
     if shape is None:
         shape = (channels, None, None)
     inputs = keras.Input(shape)
-    x = keras.layers.Conv2D(6, 3, padding="same", data_format=data_format, name="conv")(
-        inputs
-    )
+    x = inputs
+    if data_format == "channels_first":
+        # Keras' Conv2D runs channels first only where the backend can (not on
+        # TensorFlow's CPU without oneDNN); the gate under test is channels first.
+        x = keras.layers.Permute((2, 3, 1))(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", name="conv")(x)
+    if data_format == "channels_first":
+        x = keras.layers.Permute((3, 1, 2))(x)
     x = CoordGate(name="gate", data_format=data_format, **gate_kwargs)(x)
     return keras.Model(inputs, x)
 
