@@ -178,3 +178,30 @@ def describe(geometry):
         "`alignment`, with origin + tile_shape <= frame_shape (not checked by "
         "the exported file)",
     }
+
+
+def tile_report(geometry, origins, reference, outputs):
+    """The report's `"tile"` entry: `describe(geometry)` and each origin's
+    error (`reference` and `outputs` hold the batches of `origins` in turn,
+    the same number for each)."""
+    from coordgate_keras.tflite import verification
+
+    per_origin = []
+    count = len(reference) // len(origins)
+    for i, origin in enumerate(origins):
+        group = slice(i * count, (i + 1) * count)
+        result = verification.compare(reference[group], outputs[group])
+        per_origin.append({"origin": list(origin), **result})
+    return {**describe(geometry), "verified_origins": per_origin}
+
+
+def at_origins(batches, geometry):
+    """`(pairs, origins)`: every image batch at each verification origin,
+    as `(image, origin)` pairs, origin by origin."""
+    origins = verification_origins(geometry)
+    pairs = [
+        (batch, np.tile(np.int32([origin]), (len(batch), 1)))
+        for origin in origins
+        for batch in batches
+    ]
+    return pairs, origins

@@ -274,12 +274,7 @@ def build_report(
 
         if geometry is None:
             geometry = _tiles.geometry(keras_model, input_shape)
-        origins = _tiles.verification_origins(geometry)
-        groups = [
-            [(b, np.tile(np.int32([origin]), (len(b), 1))) for b in batches]
-            for origin in origins
-        ]
-        batches = [pair for group in groups for pair in group]
+        batches, origins = _tiles.at_origins(batches, geometry)
     reference = [
         keras.ops.convert_to_numpy(keras_model(list(b) if tile else b, training=False))
         for b in batches
@@ -288,13 +283,7 @@ def build_report(
     metrics = compare(reference, outputs)
     passed = passes(metrics, thresholds)
     if tile:
-        per_origin, start = [], 0
-        for origin, group in zip(origins, groups):
-            stop = start + len(group)
-            result = compare(reference[start:stop], outputs[start:stop])
-            per_origin.append({"origin": list(origin), **result})
-            start = stop
-        tile_entry = {**_tiles.describe(geometry), "verified_origins": per_origin}
+        tile_entry = _tiles.tile_report(geometry, origins, reference, outputs)
 
     with open(tflite_path, "rb") as f:
         content = f.read()
