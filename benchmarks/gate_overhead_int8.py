@@ -32,6 +32,7 @@ RESULTS = HERE / "results"
 
 _EXPORT = """
 import sys, keras
+import coordgate_keras
 from coordgate_keras.tflite import export_tflite, op_census
 from coordgate_keras.zoo import create_model
 name, size, base, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -39,15 +40,19 @@ keras.utils.set_random_seed(0)
 model = create_model(name, input_shape=(size, size, 1), base_filters=base)
 report = export_tflite(model, path, (1, size, size, 1), quantization="int8",
                        num_calibration_samples=4)
+print("exported", name, "with", coordgate_keras.__file__)
 """
 
 
 def export(name, size, base_filters, path, pythonpath):
+    """Exports in a subprocess that imports the package found in `pythonpath`
+    (run from there: `python -c` puts its working directory first)."""
     env = dict(os.environ, PYTHONPATH=str(pythonpath))
     subprocess.run(
         [sys.executable, "-c", _EXPORT, name, str(size), str(base_filters), path],
         check=True,
         env=env,
+        cwd=str(pythonpath),
     )
 
 

@@ -31,6 +31,7 @@ def resolve(model, input_shape, frame_shape=None):
             from coordgate_keras import zoo
 
             input_shape = av.input_shape_with_batch(input_shape, model)
+            check_covers(frame_shape, input_shape[1:-1])
             model = zoo.with_frame(model, frame_shape)
     if not is_tile_model(model):
         return model, av.input_shape_with_batch(input_shape, model), None
@@ -108,28 +109,38 @@ def geometry(model, input_shape):
 
 def check_geometry(frame_shape, tile_shape, alignment, name="frame_shape"):
     """The geometry dict, after checking frame against tile and alignment."""
-    frame_shape = tuple(frame_shape)
-    for frame, tile in zip(frame_shape, tile_shape):
-        if tile % alignment:
-            raise av.invalid_value(
-                tile_shape,
-                "input_shape",
-                f"a tile whose sizes are multiples of the model's alignment "
-                f"{alignment} (2**depth)",
-                f"tile {tile_shape}",
-            )
-        if frame < tile or frame % alignment:
-            raise av.invalid_value(
-                frame_shape,
-                name,
-                f"a frame at least as large as the tile {tile_shape} whose sizes "
-                f"are multiples of the model's alignment {alignment} (2**depth)",
-            )
+    frame_shape, tile_shape = tuple(frame_shape), tuple(tile_shape)
+    if any(t % alignment for t in tile_shape):
+        raise av.invalid_value(
+            tile_shape,
+            "input_shape",
+            f"a tile whose sizes are multiples of the model's alignment "
+            f"{alignment} (2**depth)",
+            f"tile {tile_shape}",
+        )
+    check_covers(frame_shape, tile_shape, name)
+    if any(f % alignment for f in frame_shape):
+        raise av.invalid_value(
+            frame_shape,
+            name,
+            f"sizes that are multiples of the model's alignment {alignment} "
+            "(2**depth: every tile's origin is one)",
+        )
     return {
         "frame_shape": frame_shape,
-        "tile_shape": tuple(tile_shape),
+        "tile_shape": tile_shape,
         "alignment": int(alignment),
     }
+
+
+def check_covers(frame_shape, tile_shape, name="frame_shape"):
+    """A frame at least as large as the tile along each axis, else an error."""
+    if any(f < t for f, t in zip(frame_shape, tile_shape)):
+        raise av.invalid_value(
+            tuple(frame_shape),
+            name,
+            f"a frame at least as large as the tile {tuple(tile_shape)}",
+        )
 
 
 def verification_origins(geometry):
