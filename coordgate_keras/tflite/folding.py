@@ -106,12 +106,11 @@ def prepare_for_export(model, input_shape, gates="auto"):
     >>> prepare_for_export(model, (1, 32, 32, 1)).input_shape
     (1, 32, 32, 1)
     """
+    from coordgate_keras.tflite import _tiles
     from coordgate_keras.utils import argument_validation as av
 
     av.choice(gates, "gates", GATE_REPRESENTATIONS)
-    if len(model.inputs) == 2:
-        from coordgate_keras.tflite import _tiles
-
+    if _tiles.is_tile_model(model):
         input_shape = _tiles.image_shape(input_shape, model)
         inputs = [
             keras.Input(batch_shape=input_shape, name=_input_name(model)),
@@ -251,12 +250,16 @@ class _FoldedGate(keras.layers.Layer):
         self._compact_forms = {}
 
     def build(self, input_shape):
+        shapes = input_shape
         if _is_shape_list(input_shape):
             input_shape = input_shape[0]
         if not self.coord_gate.built:
-            self.coord_gate.build(input_shape)
+            # A frame layer builds on `[x_shape, origin_shape]`.
+            self.coord_gate.build(input_shape if self.frame_shape is None else shapes)
         channels_last = self.coord_gate.data_format == "channels_last"
         spatial = tuple(input_shape[1:-1] if channels_last else input_shape[2:])
+        # A tile model's gate is stored for its frame.
+        spatial = self.frame_shape or spatial
         if None not in spatial:
             # Decided (and with gates="compact", refused) here, where errors
             # reach the caller rather than Keras' symbolic-call fallback.
