@@ -47,10 +47,13 @@ _IGNORED_CONFIG_KEYS = (
     "trainable",
     "kernel_initializer",
     "bias_initializer",
+    # The frame a model runs windows of does not change its weights.
+    "frame_shape",
 )
 # Layers that pass their input through unchanged (input checks): they do not
 # decide whether weights fit, and newer builders may add or drop them.
-_IDENTITY_LAYERS = ("SpatialSizeCheck",)
+# The frame form's origin plumbing (`zoo.with_frame`) has no weights either.
+_IDENTITY_LAYERS = ("SpatialSizeCheck", "FrameWindow", "DownscaleOrigin")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,6 +307,8 @@ def architecture(model):
         config = {
             k: v for k, v in layer.get_config().items() if k not in _IGNORED_CONFIG_KEYS
         }
+        if isinstance(layer, keras.layers.InputLayer) and layer.name == "origin":
+            continue
         if isinstance(layer, keras.layers.InputLayer):
             shape = config.pop("batch_shape", None) or ()
             config = {"channels": shape[-1] if shape else None}
