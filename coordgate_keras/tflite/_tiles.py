@@ -30,9 +30,9 @@ def resolve(model, input_shape, frame_shape=None):
         if not is_tile_model(model):
             from coordgate_keras import zoo
 
+            # with_frame refuses frames smaller than the tile or off its grid.
             input_shape = av.input_shape_with_batch(input_shape, model)
-            check_covers(frame_shape, input_shape[1:-1])
-            model = zoo.with_frame(model, frame_shape)
+            model = zoo.with_frame(model, frame_shape, input_shape[1:])
     if not is_tile_model(model):
         return model, av.input_shape_with_batch(input_shape, model), None
     input_shape = image_shape(input_shape, model)

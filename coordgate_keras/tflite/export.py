@@ -3,6 +3,7 @@
 import os
 import re
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -272,7 +273,14 @@ def convert_saved_model(
 
         converter.representative_dataset = representative_dataset
     try:
-        content = converter.convert()
+        with warnings.catch_warnings():
+            # Calibrating a two-input (tile) model by signature input names,
+            # TensorFlow's calibrator uses tf.lite.Interpreter, which warns of
+            # its own deprecation.
+            warnings.filterwarnings(
+                "ignore", r"\s*Warning: tf\.lite\.Interpreter is deprecated"
+            )
+            content = converter.convert()
     except Exception as error:
         ops = _offending_ops(error)
         if not ops:

@@ -15,6 +15,7 @@ from coordgate_keras.tflite import (
     list_operators,
     op_census,
     prepare_for_export,
+    simulated_inputs,
 )
 from coordgate_keras.tflite.verification import run_tflite
 
@@ -34,7 +35,7 @@ def tile_model():
 
     keras.utils.set_random_seed(0)
     return create_model(
-        "coordgate_unet_d1", input_shape=TILE[1:], base_filters=4, frame_shape=FRAME
+        "coordgate_unet_d1", input_shape=TILE[1:], base_filters=8, frame_shape=FRAME
     )
 
 
@@ -143,10 +144,16 @@ def test_tile_tflite_verified_at_corners(tile_model, tile_exports, quantization)
     assert names == ["serving_default_image:0", "serving_default_origin:0"]
     origin_input = [i for i in report["inputs"] if "origin" in i["name"]][0]
     assert origin_input["dtype"] == "int32" and origin_input["shape"] == [1, 2]
-    assert json.loads(path.with_suffix(".json").read_text())["tile"] == tile
+    sidecar = json.loads(path.with_suffix(".json").read_text())["tile"]
+    assert sidecar["frame_shape"] == list(FRAME) and sidecar["alignment"] == 2
+    assert [o["origin"] for o in sidecar["verified_origins"]] == [
+        list(o) for o in origins
+    ]
 
-    # An origin the verification did not use, against the Keras tile model.
-    x, origin = _inputs(TILE, seed=7), np.int32([[64, 34]])
+    # An origin the verification did not use, against the Keras tile model,
+    # on one of the calibration's images (int8 clips inputs outside their
+    # calibrated range; some simulated images exceed it).
+    x, origin = simulated_inputs(TILE, 16, seed=0)[3:4], np.int32([[64, 34]])
     (output,) = run_tflite(path, [(x, origin)])
     expected = keras.ops.convert_to_numpy(tile_model([x, origin]))
     error = np.max(np.abs(output - expected))
@@ -189,7 +196,7 @@ def test_one_input_model_with_frame_shape(tmp_path):
     from coordgate_keras.zoo import create_model, with_frame
 
     keras.utils.set_random_seed(1)
-    model = create_model("coordgate_unet_d1", input_shape=TILE[1:], base_filters=4)
+    model = create_model("coordgate_unet_d1", input_shape=TILE[1:], base_filters=8)
     path = tmp_path / "one.tflite"
     report = export_tflite(model, path, TILE, frame_shape=FRAME)
     assert report["tile"]["frame_shape"] == list(FRAME)
@@ -202,7 +209,7 @@ def test_one_input_model_with_frame_shape(tmp_path):
 def test_frame_shape_errors(tile_model, tmp_path):
     from coordgate_keras.zoo import create_model
 
-    one_input = create_model("coordgate_unet_d1", input_shape=TILE[1:], base_filters=4)
+    one_input = create_model("coordgate_unet_d1", input_shape=TILE[1:], base_filters=8)
     path = tmp_path / "bad.tflite"
     with pytest.raises(
         ValueError,
@@ -265,14 +272,14 @@ def test_cli_frame_size(tmp_path, capsys):
     [
         (
             "129x96",
-            r"Invalid value for argument `--frame-size`\. Expected sizes that are "
-            r"multiples of the model's alignment 2 \(2\*\*depth: every tile's "
-            r"origin is one\)\. Received: --frame-size=129x96",
+            r"Invalid value for argument `--frame-size`\. Expected sizes at least "
+            r"the window's \(32, 32\) and divisible by 2 \(the model down-samples "
+            r"2x\)\. Received: --frame-size=129x96",
         ),
         (
             "16x96",
-            r"Invalid value for argument `--frame-size`\. Expected a frame at least "
-            r"as large as the tile \(32, 32\)\. Received: --frame-size=16x96",
+            r"Invalid value for argument `--frame-size`\. Expected sizes at least "
+            r"the window's \(32, 32\).* Received: --frame-size=16x96",
         ),
     ],
     ids=["unaligned", "smaller_than_tile"],
