@@ -249,9 +249,21 @@ def test_tile_onnx(tile_model, tmp_path, spatial_ops):
 # === Command line ===
 
 
-def test_cli_frame_size(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def keras_file(tmp_path_factory):
+    """A small one-input CoordGate U-Net saved as `.keras`."""
+    from coordgate_keras.zoo import create_model
+
+    keras.utils.set_random_seed(2)
+    model = create_model("coordgate_unet_d1", input_shape=TILE[1:], base_filters=8)
+    path = tmp_path_factory.mktemp("keras") / "cg.keras"
+    model.save(path)
+    return str(path)
+
+
+def test_cli_frame_size(tmp_path, capsys, keras_file):
     out = tmp_path / "out"
-    argv = ["--model", "coordgate_unet_d1", "--input-shape", "1,32,32,1"]
+    argv = ["--keras-file", keras_file, "--input-shape", "1,32,32,1"]
     argv += ["--frame-size", "128x96", "--quantization", "float32", "--out", str(out)]
     assert cli.main(argv) == 0
     stem = "coordgate_unet_d1_32x32_frame128x96"
@@ -264,6 +276,8 @@ def test_cli_frame_size(tmp_path, capsys):
     assert sidecar["tile"]["frame_shape"] == [128, 96]
     assert sidecar["tile"]["tile_shape"] == [32, 32]
     assert sidecar["tile"]["alignment"] == 2
+    assert len(sidecar["tile"]["verified_origins"]) == 5
+    assert sidecar["verification"]["max_abs_error"] <= 1e-4
     assert f"| {stem}_float32.tflite | none |" in capsys.readouterr().out
 
 
@@ -284,9 +298,9 @@ def test_cli_frame_size(tmp_path, capsys):
     ],
     ids=["unaligned", "smaller_than_tile"],
 )
-def test_cli_frame_size_errors(tmp_path, capsys, frame, message):
+def test_cli_frame_size_errors(tmp_path, capsys, keras_file, frame, message):
     out = tmp_path / "out"
-    argv = ["--model", "coordgate_unet_d1", "--input-shape", "1,32,32,1"]
+    argv = ["--keras-file", keras_file, "--input-shape", "1,32,32,1"]
     argv += ["--frame-size", frame, "--quantization", "float32", "--out", str(out)]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
