@@ -169,7 +169,10 @@ def verify(
     a deployment needs to know: input/output shapes, dtypes, quantization scale
     and zero point, the input value range, model name, weights tag and
     versions. The report is written atomically as JSON beside the file
-    (`sidecar_path`), replacing an earlier report.
+    (`sidecar_path`), replacing an earlier report. A tile model (inputs
+    `image` and `origin`) runs every input at its frame's four corners and
+    centre; the report's `"tile"` entry holds `frame_shape`, `tile_shape`,
+    `alignment` and each origin's error.
 
     Args:
         keras_model: the `keras.Model` the file was converted from.
