@@ -24,7 +24,8 @@ import sys
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="coordgate-keras",
-        description="CoordGate / CoordConv model zoo: demo, pretrained weights, PSF fields from beads, deblurring your images.",
+        description="CoordGate / CoordConv model zoo: demo, pretrained weights, "
+        "PSF fields from bead images, deblurring your images.",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show TensorFlow / absl log lines"
