@@ -14,8 +14,9 @@ import os
 import numpy as np
 
 from coordgate_keras import data as data_lib
-from coordgate_keras.training import _checks, _scene_pool
+from coordgate_keras.training import _scene_pool
 from coordgate_keras.training import config as config_lib
+from coordgate_keras.utils import argument_validation as av
 
 
 @dataclasses.dataclass
@@ -98,7 +99,8 @@ def psf_field(cfg):
         return data_lib.PSFField.load(
             spec["path"], normalize=spec.get("normalize", False)
         )
-    raise _checks.invalid(
+    raise av.invalid_value(
+        None,
         "psf",
         "a 2D PSF kind ('zernike', 'gaussian', 'file') for a 2D model",
         f"psf={cfg.psf!r}",
@@ -119,18 +121,12 @@ def check_finite(array, source):
     """Refuses NaN or infinity in `array`, naming where it came from."""
     if not np.all(np.isfinite(array)):
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "data",
             "finite values (no NaN or infinity)",
             f"{bad} non-finite value(s) in {source}",
         )
-
-
-def _host_degrade(sharp, field, noise, seed):
-    blurred = data_lib.blur_fast(sharp.astype(np.float64), field)
-    if noise is not None:
-        blurred = noise(blurred, seed=seed)
-    return np.clip(blurred, 0.0, 1.0).astype(np.float32)
 
 
 def build(cfg, simulator_mode, cache_dir, log=print):
@@ -139,7 +135,8 @@ def build(cfg, simulator_mode, cache_dir, log=print):
         return _build_1d(cfg, log)
     if cfg.data.startswith("dataset:"):
         if cfg.frame_size is not None:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "frame_size",
                 "None for `dataset:` data (saved pairs have no frame to crop)",
                 f"frame_size={cfg.frame_size!r}",
@@ -151,7 +148,8 @@ def build(cfg, simulator_mode, cache_dir, log=print):
     noise = noise_model(cfg)
     shape = cfg.image_shape
     if len(shape) != 2:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "image_size",
             "an int or [height, width] for a 2D model",
             f"image_size={cfg.image_size!r}",
@@ -196,8 +194,8 @@ def build(cfg, simulator_mode, cache_dir, log=print):
 
         def make_batch(step):
             sharp = sharp_batch(_indices(cfg.seed, step, batch_size, count))
-            blurred = _host_degrade(sharp, field, noise, _step_seed(cfg.seed, 2, step))
-            return blurred, sharp
+            seed = _step_seed(cfg.seed, 2, step)
+            return data_lib.degrade(sharp, field, noise, seed), sharp
 
     return Data(
         sample_shape=tuple(shape) + (channels,),
@@ -243,12 +241,13 @@ def _eval_pairs(cfg, field, noise, shape, channels):
     else:
         sharp = _scene_pool.eval_scenes(cfg.eval_seed, shape, cfg.eval_images)
     if sharp.shape[-1] != channels:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "eval_data",
             f"images with {channels} channel(s), as the training data",
             f"eval_data={cfg.eval_data!r} with {sharp.shape[-1]}",
         )
-    blurred = _host_degrade(sharp, field, noise, _step_seed(cfg.eval_seed, 4, 0))
+    blurred = data_lib.degrade(sharp, field, noise, _step_seed(cfg.eval_seed, 4, 0))
     return blurred, sharp.astype(np.float32)
 
 
@@ -270,7 +269,8 @@ def frame_field(cfg):
     field = psf_field(cfg)
     frame = cfg.frame_shape
     if field.image_shape is not None and tuple(field.image_shape) != frame:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "frame_size",
             f"the frame the PSF field was measured on, {tuple(field.image_shape)}",
             f"frame_size={cfg.frame_size!r}",
@@ -291,31 +291,10 @@ def covering_origins(frame_shape, tile_shape, step):
     return np.array([(r, c) for r in axes[0] for c in axes[1]], dtype=np.int32)
 
 
-def blur_windows(regions, region_origins, tiles, field):
-    """Blurred tiles from regions of the frame around them (light included).
-
-    Args:
-        regions: list of float arrays `(h_i, w_i, C)`: the frame's pixels from
-            `region_origins[i]`, covering the tile plus a margin of the PSF
-            radius wherever the frame extends that far.
-        region_origins: `(n, 2)` ints.
-        tiles: `(n, 2)` int origins of the tiles.
-
-    Returns:
-        A list of blurred arrays starting at each tile's origin (trim them to
-        the tile size).
-    """
-    blurred = []
-    for region, (top, left), (ty, tx) in zip(regions, region_origins, tiles):
-        y = data_lib.blur_fast(region.astype(np.float64), field, origin=(top, left))
-        blurred.append(y[ty - top :, tx - left :])
-    return blurred
-
-
 def _build_frames(cfg, cache_dir, log, pool=True):
     if is_1d(cfg.model):
-        raise _checks.invalid(
-            "frame_size", "None for a 1D model", f"frame_size={cfg.frame_size!r}"
+        raise av.invalid_value(
+            None, "frame_size", "None for a 1D model", f"frame_size={cfg.frame_size!r}"
         )
     field = frame_field(cfg)
     noise = noise_model(cfg)
@@ -323,7 +302,8 @@ def _build_frames(cfg, cache_dir, log, pool=True):
     step = alignment(cfg)
     for n, t in zip(frame, tile):
         if n % step or t % step:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "frame_size",
                 f"a frame and image_size divisible by {step} (the model's "
                 "down-sampling)",
@@ -347,7 +327,7 @@ def _build_frames(cfg, cache_dir, log, pool=True):
         )
         channels = sharp_frames.shape[-1]
     sharp_frames = sharp_frames.astype(np.float32)
-    blurred_frames = _host_degrade(
+    blurred_frames = data_lib.degrade(
         sharp_frames, field, noise, _step_seed(cfg.eval_seed, 4, 0)
     )
     frame_index = np.repeat(np.arange(num_frames), len(origins))
@@ -408,22 +388,22 @@ def _build_frames(cfg, cache_dir, log, pool=True):
         tops = step * rng.integers(0, (frame[0] - th) // step + 1, batch_size)
         lefts = step * rng.integers(0, (frame[1] - tw) // step + 1, batch_size)
         indices = _indices(cfg.seed, step_index, batch_size, count)
-        regions, region_origins, sharp = [], [], []
-        for index, ty, tx in zip(indices, tops, lefts):
+        blurred, sharp = [], []
+        for i, (index, ty, tx) in enumerate(zip(indices, tops, lefts)):
+            # The tile with a margin of the PSF radius, cut at the frame's edges,
+            # is degraded as that window of the frame, then trimmed to the tile.
             top, left = max(ty - margin, 0), max(tx - margin, 0)
             bottom = min(ty + th + margin, frame[0])
             right = min(tx + tw + margin, frame[1])
             pixels = sharp_region(index, (ty, tx), top, left)
             pixels = pixels[: bottom - top, : right - left]
-            regions.append(pixels)
-            region_origins.append((top, left))
-            sharp.append(pixels[ty - top : ty - top + th, tx - left : tx - left + tw])
+            seed = _step_seed(cfg.seed, 2, step_index * batch_size + i)
+            region = data_lib.degrade(pixels, field, noise, seed, origin=(top, left))
+            inside = (slice(ty - top, ty - top + th), slice(tx - left, tx - left + tw))
+            blurred.append(region[inside])
+            sharp.append(pixels[inside])
         tiles = np.stack([tops, lefts], axis=1)
-        blurred = blur_windows(regions, region_origins, tiles, field)
-        blurred = np.stack([b[:th, :tw] for b in blurred])
-        if noise is not None:
-            blurred = noise(blurred, seed=_step_seed(cfg.seed, 2, step_index))
-        blurred = np.clip(blurred, 0.0, 1.0).astype(np.float32)
+        blurred = np.stack(blurred)
         return (blurred, tiles.astype(np.int32)), np.stack(sharp).astype(np.float32)
 
     return Data(
@@ -442,7 +422,8 @@ def read_saved(directory):
     """All pairs of a `write_deblur_dataset` folder, in written order, NumPy only."""
     meta_path = os.path.join(directory, "metadata.json")
     if not os.path.isfile(meta_path):
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "data",
             "a folder written by `data.write_deblur_dataset` (with metadata.json)",
             f"data='dataset:{directory}'",
@@ -466,7 +447,8 @@ def _build_saved(cfg):
     blurred, sharp = read_saved(directory)
     if cfg.eval_data is None:
         if len(sharp) <= cfg.eval_images:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "eval_images",
                 f"fewer held-out pairs than the dataset holds ({len(sharp)})",
                 f"eval_images={cfg.eval_images}",
@@ -481,7 +463,8 @@ def _build_saved(cfg):
         eval_blurred = eval_blurred[: cfg.eval_images]
         eval_sharp = eval_sharp[: cfg.eval_images]
     if tuple(sharp.shape[1:3]) != cfg.image_shape:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "image_size",
             f"the size of the saved pairs {tuple(sharp.shape[1:3])}",
             f"image_size={cfg.image_size!r}",
@@ -505,14 +488,15 @@ def _build_saved(cfg):
 
 def _build_1d(cfg, log):
     if cfg.data != "sim":
-        raise _checks.invalid(
-            "data", "'sim' for a 1D model (the 1D task)", f"data={cfg.data!r}"
+        raise av.invalid_value(
+            None, "data", "'sim' for a 1D model (the 1D task)", f"data={cfg.data!r}"
         )
     psf = cfg.psf
     if psf == config_lib.DEFAULT_PSF:
         psf = config_lib.DEFAULT_PSF_1D
     if psf.get("kind") != "varying_gaussian_1d":
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "psf",
             "{'kind': 'varying_gaussian_1d', 'sigma_range': [first, last]} for a "
             "1D model",
@@ -520,7 +504,8 @@ def _build_1d(cfg, log):
         )
     size = cfg.image_size
     if not isinstance(size, int) and len(size) != 1:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "image_size",
             "an int (the signal length) for a 1D model",
             f"image_size={size!r}",

@@ -1,7 +1,6 @@
 """`train(config, workdir)`: the whole training job, resumable; `evaluate`."""
 
 import contextlib
-import json
 import math
 import os
 import random
@@ -10,10 +9,12 @@ import time
 import keras
 import numpy as np
 
-from coordgate_keras.training import _atomic, _callbacks, _checks, _data, _runtime
+from coordgate_keras.training import _callbacks, _data, _runtime, _workdir
 from coordgate_keras.training import config as config_lib
 from coordgate_keras.training.losses import get_loss
 from coordgate_keras.training.metrics import psnr, psnr_metric, ssim
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 METRIC_KEYS = ("steps", "psnr", "ssim", "psnr_blurred", "ssim_blurred", "seconds")
 
@@ -47,11 +48,12 @@ def evaluate(model, blurred, sharp, batch_size=16, origins=None):
     >>> round(m["psnr"] - m["psnr_blurred"], 6)
     0.0
     """
-    batch_size = _checks.positive_int("batch_size", batch_size)
+    batch_size = av.positive_int(batch_size, "batch_size")
     blurred = np.asarray(blurred, dtype=np.float32)
     sharp = np.asarray(sharp, dtype=np.float32)
     if blurred.shape != sharp.shape or len(blurred) == 0:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "blurred",
             "a non-empty array of the shape of `sharp`",
             f"blurred.shape={blurred.shape}, sharp.shape={sharp.shape}",
@@ -184,9 +186,16 @@ def train(config, workdir, verbose="auto", cache_dir=None):
     backend). Every `.keras` and `.json` file is written atomically.
 
     Running again with the same workdir continues from the last backup (a
-    killed run loses at most `checkpoint_every` steps); a finished run just
-    returns its metrics. A workdir whose `config.json` differs from `config`
-    is refused, naming the fields.
+    run killed at any instant, during a checkpoint write included, loses at
+    most `checkpoint_every` steps: each checkpoint replaces the previous one
+    whole); a finished run just returns its metrics. A workdir whose
+    `config.json` differs from `config` is refused, naming the fields.
+
+    One run per workdir: `workdir/.lock` is held (`fcntl.flock`, released by
+    the operating system however the process ends) and a second run raises
+    `WorkdirLockedError` at once, naming the holder's PID; in a multi-worker
+    run, process 0 holds it. `config.json` is written once data and model
+    are built, so a call that fails before leaves the workdir as it was.
 
     Args:
         config: `TrainConfig`, a dict of its fields, or a config file path /
@@ -206,13 +215,32 @@ def train(config, workdir, verbose="auto", cache_dir=None):
     cfg = _as_config(config)
     workdir = os.fspath(workdir)
     if verbose not in ("auto", 0, 1, 2):
-        raise _checks.invalid("verbose", "'auto', 0, 1 or 2", f"verbose={verbose!r}")
+        raise av.invalid_value(
+            None, "verbose", "'auto', 0, 1 or 2", f"verbose={verbose!r}"
+        )
     line_progress = verbose == 2 or (verbose == "auto" and not _callbacks.terminal())
     keras_verbose = (
         1 if verbose == 1 or (verbose == "auto" and not line_progress) else 0
     )
     log = _logger(verbose)
-    os.makedirs(workdir, exist_ok=True)
+    runtime = None
+    if cfg.strategy == "multi_worker":
+        # Only process 0 holds the workdir's lock: find out which one this is.
+        runtime = _runtime.resolve(cfg, _data.is_1d(cfg.model))
+    if runtime is None or runtime.is_chief:
+        lock = _workdir.locked(workdir)
+    else:
+        os.makedirs(workdir, exist_ok=True)
+        lock = contextlib.nullcontext()
+    with lock:
+        return _train_locked(
+            cfg, workdir, runtime, cache_dir, verbose, log, line_progress, keras_verbose
+        )
+
+
+def _train_locked(
+    cfg, workdir, runtime, cache_dir, verbose, log, line_progress, keras_verbose
+):
     finished = _check_workdir(cfg, workdir)
     if finished is not None:
         log(f"{workdir} holds a finished run; nothing to do")
@@ -220,13 +248,12 @@ def train(config, workdir, verbose="auto", cache_dir=None):
             print(format_metrics(finished), flush=True)
         return finished
     model_is_1d = _data.is_1d(cfg.model)
-    runtime = _runtime.resolve(cfg, model_is_1d)
+    runtime = runtime or _runtime.resolve(cfg, model_is_1d)
     if not runtime.is_chief:
         # Other workers of a multi-worker run keep their files (backup
         # included) apart; the chief's are the run's.
         workdir = os.path.join(workdir, f"worker-{runtime.worker_index}")
         os.makedirs(workdir, exist_ok=True)
-    cfg.save(os.path.join(workdir, "config.json"))
     _runtime.configure_determinism(cfg, log)
     cache_dir = cache_dir or _callbacks_cache_dir()
 
@@ -304,6 +331,9 @@ def train(config, workdir, verbose="auto", cache_dir=None):
             )
         callbacks.append(_callbacks.StepBackup(backup_dir, clock, cfg.checkpoint_every))
         dataset = _dataset(runtime, data, start_step, cfg.steps)
+        # Only now, with data and model built: a failed start leaves no
+        # config.json behind to refuse the corrected command.
+        cfg.save(os.path.join(workdir, "config.json"))
         started = time.perf_counter()
         trainer_model.fit(
             dataset,
@@ -320,7 +350,7 @@ def train(config, workdir, verbose="auto", cache_dir=None):
         final = evaluate_fn(network)
         if data.frame is not None:
             final.update(evaluate_frames(network, data.frame, cfg.batch_size))
-    _atomic.save_model(network, os.path.join(workdir, "final.keras"))
+    atomic_io.atomic_save(os.path.join(workdir, "final.keras"), network.save)
     trained = cfg.steps - start_step
     metrics = {
         "steps": cfg.steps,
@@ -345,7 +375,7 @@ def train(config, workdir, verbose="auto", cache_dir=None):
         ),
         "finished": True,
     }
-    _atomic.write_json(os.path.join(workdir, "metrics.json"), metrics)
+    atomic_io.atomic_write_json(os.path.join(workdir, "metrics.json"), metrics)
     if verbose != 0:
         print(format_metrics(metrics), flush=True)
     return metrics
@@ -378,8 +408,8 @@ def _as_config(config):
         return config_lib.TrainConfig.from_dict(config)
     if isinstance(config, (str, os.PathLike)):
         return config_lib.load_config(config)
-    raise _checks.invalid(
-        "config", "a TrainConfig, a dict, or a config path", f"config={config!r}"
+    raise av.invalid_value(
+        None, "config", "a TrainConfig, a dict, or a config path", f"config={config!r}"
     )
 
 
@@ -431,22 +461,22 @@ def _check_workdir(cfg, workdir):
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
         return None
-    saved = config_lib.TrainConfig.from_file(path)
+    saved = config_lib.TrainConfig.from_dict(_workdir.read_json(path))
     changed = [name for name in cfg.diff(saved) if name not in config_lib.RESUME_EXEMPT]
     if changed:
         mine, theirs = cfg.to_dict(), saved.to_dict()
         details = "; ".join(
             f"{name}: saved {theirs[name]!r}, now {mine[name]!r}" for name in changed
         )
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "workdir",
             "a new folder, or the config saved in it (to resume)",
             f"workdir={workdir!r} whose config.json differs in {details}",
         )
     metrics_path = os.path.join(workdir, "metrics.json")
     if os.path.isfile(metrics_path):
-        with open(metrics_path) as f:
-            metrics = json.load(f)
+        metrics = _workdir.read_json(metrics_path)
         if metrics.get("finished") and metrics.get("steps") == cfg.steps:
             return metrics
     return None
@@ -456,15 +486,13 @@ def _backup_epoch(backup_dir):
     path = os.path.join(backup_dir, "training_metadata.json")
     if not os.path.isfile(path):
         return 0
-    with open(path) as f:
-        return int(json.load(f)["epoch"])
+    return int(_workdir.read_json(path)["epoch"])
 
 
 def _read_best(workdir, start_step):
     path = os.path.join(workdir, "best.json")
     if os.path.isfile(path):
-        with open(path) as f:
-            best = json.load(f)
+        best = _workdir.read_json(path)
         if best.get("step", math.inf) <= start_step:
             return best
     return {}
