@@ -1,0 +1,107 @@
+"""README.md and docs/*.md: length, links and code blocks.
+
+How the README's code blocks are tested: every fenced block whose language is
+`python`, `bash` or `sh` is run by `test_readme_code_block`, in a fresh namespace
+inside a temporary directory, unless the line before it (blank lines aside) is the
+HTML comment `<!-- skip-test -->`, which GitHub does not render. Mark a block so
+when it needs what a test cannot have (a GPU, minutes, your own files, the
+`make` targets); shell blocks are always marked, so only Python runs here. The
+Python blocks of docs/*.md are compiled, so a syntax error fails fast;
+docs/psf_from_beads.md runs its walkthrough in `test_psf_from_beads_doc.py`.
+"""
+
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+MAX_README_LINES = 250
+SKIP = "<!-- skip-test -->"
+RUN_LANGUAGES = ("python", "bash", "sh")
+
+FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```\s*$", flags=re.M | re.S)
+# [text](target) and ![alt](target); the target ends at whitespace or ")".
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+
+
+def code_blocks(path):
+    """(language, code, skipped, line number) of every fenced block of `path`."""
+    text = path.read_text()
+    blocks = []
+    for match in FENCE.finditer(text):
+        before = text[: match.start()].rstrip().splitlines()
+        skipped = bool(before) and before[-1].strip() == SKIP
+        line = text.count("\n", 0, match.start()) + 1
+        blocks.append((match.group(1), match.group(2), skipped, line))
+    return blocks
+
+
+def relative_links(path):
+    """Link targets of `path` outside code blocks, without web links or anchors."""
+    text = FENCE.sub("", path.read_text())
+    text = re.sub(r"`[^`\n]*`", "", text)  # inline code is not a link
+    targets = []
+    for target in LINK.findall(text):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            continue
+        targets.append(target.split("#", 1)[0])
+    return targets
+
+
+def test_readme_fits_on_a_screen():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= MAX_README_LINES, (
+        f"README.md has {len(lines)} lines, at most {MAX_README_LINES}: "
+        "move reference and how-tos to docs/*.md and link them"
+    )
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_relative_links_point_to_files(page):
+    broken = [t for t in relative_links(page) if not (page.parent / t).exists()]
+    assert not broken, f"{page.relative_to(ROOT)} links to missing files: {broken}"
+
+
+def test_the_readme_links_every_docs_page():
+    linked = {(ROOT / t).resolve() for t in relative_links(README)}
+    unlinked = [p.name for p in PAGES[1:] if p.resolve() not in linked]
+    assert not unlinked, f"README.md does not link {unlinked}"
+
+
+def test_shell_blocks_of_the_readme_are_marked():
+    unmarked = [
+        line
+        for language, _, skipped, line in code_blocks(README)
+        if language in ("bash", "sh") and not skipped
+    ]
+    assert not unmarked, (
+        f"README.md lines {unmarked}: shell blocks are not run here; put {SKIP} "
+        "on the line before them"
+    )
+
+
+@pytest.mark.parametrize("page", PAGES[1:], ids=lambda p: p.name)
+def test_python_blocks_of_docs_compile(page):
+    for language, code, _, line in code_blocks(page):
+        if language == "python":
+            compile(code, f"{page.name}:{line}", "exec")
+
+
+README_PYTHON = [
+    pytest.param(code, id=f"line{line}")
+    for language, code, skipped, line in code_blocks(README)
+    if language == "python" and not skipped
+]
+
+
+def test_readme_has_python_blocks_to_run():
+    assert len(README_PYTHON) >= 2
+
+
+@pytest.mark.parametrize("code", README_PYTHON)
+def test_readme_code_block(code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, str(README), "exec"), {"__name__": "readme_block"})
