@@ -1,13 +1,17 @@
 """README.md and docs/*.md: length, links and code blocks.
 
-How the README's code blocks are tested: every fenced block whose language is
-`python`, `bash` or `sh` is run by `test_readme_code_block`, in a fresh namespace
-inside a temporary directory, unless the line before it (blank lines aside) is the
-HTML comment `<!-- skip-test -->`, which GitHub does not render. Mark a block so
-when it needs what a test cannot have (a GPU, minutes, your own files, the
-`make` targets); shell blocks are always marked, so only Python runs here. The
-Python blocks of docs/*.md are compiled, so a syntax error fails fast;
-docs/psf_from_beads.md runs its walkthrough in `test_psf_from_beads_doc.py`.
+How code blocks are tested: a fenced block is skipped when the line before it
+(blank lines aside) is the HTML comment `<!-- skip-test -->`, which GitHub does not
+render. Mark a block so when it needs what a test cannot have (a GPU, minutes,
+your own files, the `make` targets).
+
+- README.md: every `python` block not marked runs in `test_readme_code_block`, in
+  a fresh namespace inside a temporary directory (fast: the default run). Its
+  `bash` / `sh` blocks are not run and must be marked.
+- docs/*.md: every `python` block is compiled (default run); the blocks of a page
+  not marked run in order in one namespace, as a reader would paste them, in
+  `test_docs_page_runs` (slow). Pages in `OWN_TESTS` are run by their own
+  test module instead. Shell blocks of docs pages are not run here.
 """
 
 import pathlib
@@ -20,7 +24,11 @@ README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 MAX_README_LINES = 250
 SKIP = "<!-- skip-test -->"
-RUN_LANGUAGES = ("python", "bash", "sh")
+# Pages whose code runs elsewhere, and why.
+OWN_TESTS = {
+    "psf_from_beads.md": "tests/test_psf_from_beads_doc.py runs it at 64x64",
+    "deblur.md": "it reads your frames and model files; tests/inference covers the API",
+}
 
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```\s*$", flags=re.M | re.S)
 # [text](target) and ![alt](target); the target ends at whitespace or ")".
@@ -105,3 +113,15 @@ def test_readme_has_python_blocks_to_run():
 def test_readme_code_block(code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(code, str(README), "exec"), {"__name__": "readme_block"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES[1:] if p.name not in OWN_TESTS], ids=lambda p: p.name
+)
+def test_docs_page_runs(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "docs_page"}
+    for language, code, skipped, line in code_blocks(page):
+        if language == "python" and not skipped:
+            exec(compile(code, f"{page}:{line}", "exec"), namespace)
