@@ -14,6 +14,7 @@ your own files, the `make` targets).
   test module instead. Shell blocks of docs pages are not run here.
 """
 
+import json
 import pathlib
 import re
 
@@ -125,3 +126,44 @@ def test_docs_page_runs(page, tmp_path, monkeypatch):
     for language, code, skipped, line in code_blocks(page):
         if language == "python" and not skipped:
             exec(compile(code, f"{page}:{line}", "exec"), namespace)
+
+
+WEIGHTS = ROOT / "coordgate_keras" / "zoo" / "weights"
+
+
+def weights_table_rows(path):
+    """{(model, tag): (params, psnr, ssim)} of the weights table in `path`."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        cells = [c.strip().replace("**", "") for c in line.strip("|").split("|")]
+        if len(cells) != 7 or not cells[1].startswith("`zernike"):
+            continue
+        model = re.match(r"`(\w+)`", cells[0]).group(1)
+        rows[model, cells[1].strip("`")] = (cells[2], cells[5], cells[6])
+    return rows
+
+
+@pytest.mark.parametrize(
+    "page", [README, ROOT / "docs" / "zoo_and_weights.md"], ids=lambda p: p.name
+)
+def test_weights_table_matches_the_sidecars(page):
+    """The held-out numbers of the weights table are those of the JSON sidecars."""
+    rows = weights_table_rows(page)
+    sidecars = [json.loads(p.read_text()) for p in sorted(WEIGHTS.glob("*.json"))]
+    assert len(rows) == len(sidecars) > 0
+    for meta in sidecars:
+        expected = (
+            f"{meta['num_params']:,}",
+            f"{meta['metrics']['psnr']:.2f}",
+            f"{meta['metrics']['ssim']:.4f}",
+        )
+        key = (meta["model"], meta["tag"])
+        assert rows.get(key) == expected, f"{page.name}: {key}"
+    blurred = {
+        (f"{m['metrics']['psnr_blurred']:.2f}", f"{m['metrics']['ssim_blurred']:.4f}")
+        for m in sidecars
+    }
+    row = re.search(
+        r"^\| blurred input \|.*\| ([\d.]+) \| ([\d.]+) \|$", page.read_text(), re.M
+    )
+    assert blurred == {row.groups()}, page.name
