@@ -116,16 +116,30 @@ def test_readme_code_block(code, tmp_path, monkeypatch):
     exec(compile(code, str(README), "exec"), {"__name__": "readme_block"})
 
 
+def runnable_python(page):
+    return [
+        (code, line)
+        for language, code, skipped, line in code_blocks(page)
+        if language == "python" and not skipped
+    ]
+
+
+RUNNABLE_PAGES = [
+    p for p in PAGES[1:] if p.name not in OWN_TESTS and runnable_python(p)
+]
+
+
+def test_docs_pages_have_code_to_run():
+    assert len(RUNNABLE_PAGES) >= 3
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "page", [p for p in PAGES[1:] if p.name not in OWN_TESTS], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("page", RUNNABLE_PAGES, ids=lambda p: p.name)
 def test_docs_page_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "docs_page"}
-    for language, code, skipped, line in code_blocks(page):
-        if language == "python" and not skipped:
-            exec(compile(code, f"{page}:{line}", "exec"), namespace)
+    for code, line in runnable_python(page):
+        exec(compile(code, f"{page}:{line}", "exec"), namespace)
 
 
 WEIGHTS = ROOT / "coordgate_keras" / "zoo" / "weights"
