@@ -97,7 +97,7 @@ def run_demo(options=None, verbose=True):
         f"[1/{steps}] models: {plain_name}, {gate_name} (weights '{options.tag}')",
         verbose,
     )
-    entry = zoo._weights.get_entry(gate_name, options.tag)
+    entry = zoo.weights_info(gate_name, options.tag)
     recipe = entry.metadata.get("recipe", {})
     models, training_note = {}, "pretrained"
     for name in options.models:
@@ -119,16 +119,12 @@ def run_demo(options=None, verbose=True):
     sharp = np.asarray(sharp, "float32")
     if sharp.ndim == 3:
         sharp = sharp[..., None]
-    blurred = data.blur_fast(sharp, field)
-    if noise is not None:
-        blurred = noise(np.clip(blurred, 0.0, 1.0), seed=options.seed)
-    blurred = np.clip(blurred, 0.0, 1.0).astype("float32")
+    blurred = data.degrade(sharp, field, noise, seed=options.seed)
     # int8 calibration: other scenes through the same optics.
     calibration = None
     if options.export and not options.images:
         calib_sharp = data.microscopy_scenes(8, size, seed=options.seed + 1)
-        calibration = np.clip(data.blur_fast(calib_sharp, field), 0.0, 1.0)
-        calibration = calibration.astype("float32")
+        calibration = data.degrade(calib_sharp, field)
     _say(
         f"[2/{steps}] held-out data: {options.num_images} images "
         f"{size[0]}x{size[1]}, PSF field {field.grid_shape} grid of "
@@ -172,8 +168,8 @@ def run_demo(options=None, verbose=True):
 
     # === 5. Report ===
     grid = field.grid_shape
-    gain = report_lib.tile_psnr(outputs[gate_name], sharp, grid) - (
-        report_lib.tile_psnr(outputs[plain_name], sharp, grid)
+    gain = training.metrics.tile_psnr(sharp, outputs[gate_name], grid) - (
+        training.metrics.tile_psnr(sharp, outputs[plain_name], grid)
     )
     gates = report_lib.gate_maps(models[gate_name])
     png = os.path.join(options.out_dir, "report.png")
@@ -228,7 +224,7 @@ def _model(name, options, recipe, verbose):
 
     from coordgate_keras import training
 
-    entry = zoo._weights.get_entry(name, options.tag)
+    entry = zoo.weights_info(name, options.tag)
     config = training.TrainConfig.from_dict(entry.metadata["recipe"])
     steps = options.finetune or 300
     # A laptop-sized run of the recipe: float32 (bfloat16 is slow on most
@@ -269,14 +265,10 @@ def _recipe_noise(recipe):
 
 
 def _scores(label, output, sharp, model, training):
-    import keras
-
-    mse = np.mean((np.asarray(output, "float64") - sharp.astype("float64")) ** 2)
-    ssim = training.ssim(sharp.astype("float32"), np.asarray(output, "float32"))
     return {
         "name": label,
-        "psnr": float(10.0 * np.log10(1.0 / max(mse, 1e-12))),
-        "ssim": float(np.mean(keras.ops.convert_to_numpy(ssim))),
+        "psnr": training.metrics.mean_psnr(sharp, output),
+        "ssim": float(np.mean(training.metrics.numpy_ssim(sharp, output))),
         "num_params": int(model.count_params()) if model is not None else None,
     }
 
@@ -296,7 +288,7 @@ def format_table(rows):
 def _weights_summary(name, tag):
     from coordgate_keras import zoo
 
-    meta = zoo._weights.get_entry(name, tag).metadata
+    meta = zoo.weights_info(name, tag).metadata
     return {
         "sha256": meta.get("sha256"),
         "steps": meta.get("steps"),

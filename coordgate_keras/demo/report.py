@@ -5,17 +5,6 @@ import numpy as np
 from coordgate_keras.utils import atomic_io
 
 
-def tile_psnr(output, sharp, grid):
-    """PSNR (dB) of each tile of a `grid` split of the field, over all images."""
-    n, h, w = sharp.shape[:3]
-    gh, gw = grid
-    th, tw = h // gh, w // gw
-    err = (np.asarray(output, "float64") - np.asarray(sharp, "float64")) ** 2
-    err = err[:, : th * gh, : tw * gw].mean(axis=-1)
-    mse = err.reshape(n, gh, th, gw, tw).mean(axis=(0, 2, 4))
-    return 10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))
-
-
 def gate_maps(model, size=(128, 128), channels=4):
     """Gates of the first CoordGate of `model`, `(channels, H, W)`, and its name."""
     import keras

@@ -49,7 +49,7 @@ def simulated_inputs(input_shape, num_samples=8, seed=0):
         kernel_size = min(_KERNEL_SIZE, (min(height, width) - 1) // 2 * 2 + 1)
         grid = tuple(min(g, n) for g, n in zip(_GRID_SHAPE, (height, width)))
         field = data.gaussian_psf_field(grid_shape=grid, kernel_size=kernel_size)
-        blurred = data.NoiseModel()(data.blur_fast(sharp, field), seed=seed)
+        blurred = data.degrade(sharp, field, data.NoiseModel(), seed=seed)
     elif len(input_shape) == 3:
         _, length, channels = input_shape
         blurred, _ = data.varying_blur_1d(num_samples, length, seed=seed)

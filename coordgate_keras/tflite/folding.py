@@ -299,15 +299,7 @@ class _FoldedGate(keras.layers.Layer):
             return outputs
         projection = gate_layer.projection
         kernel = projection.kernel * ops.cast(scale[:, None], projection.kernel.dtype)
-        outputs = ops.conv(
-            outputs,
-            ops.cast(kernel, outputs.dtype),
-            data_format=gate_layer.data_format,
-        )
-        bias = ops.cast(projection.bias, outputs.dtype)
-        if not channels_last:
-            bias = ops.reshape(bias, (-1,) + (1,) * (ndim - 2))
-        return outputs + bias
+        return gate_layer.project(outputs, kernel)
 
     def _compact_gate(self, inputs, form, spatial):
         """The activated gate, computed in the graph from its compact form."""

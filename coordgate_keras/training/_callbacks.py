@@ -10,7 +10,6 @@ import time
 
 import keras
 
-from coordgate_keras.training import _atomic
 from coordgate_keras.utils import atomic_io
 
 HISTORY_FIELDS = (
@@ -142,12 +141,16 @@ class Trainer(keras.callbacks.Callback):
                 )
             if metrics["psnr"] > self.best.get("psnr", -math.inf):
                 self.best.update(psnr=metrics["psnr"], ssim=metrics["ssim"], step=step)
-                _atomic.save_model(
-                    self.network, os.path.join(self.workdir, "best.keras")
+                atomic_io.atomic_save(
+                    os.path.join(self.workdir, "best.keras"), self.network.save
                 )
-                _atomic.write_json(os.path.join(self.workdir, "best.json"), self.best)
+                atomic_io.atomic_write_json(
+                    os.path.join(self.workdir, "best.json"), self.best
+                )
         if final or step % self.cfg.checkpoint_every == 0:
-            _atomic.save_model(self.network, os.path.join(self.workdir, "last.keras"))
+            atomic_io.atomic_save(
+                os.path.join(self.workdir, "last.keras"), self.network.save
+            )
         row["seconds"] = round(self.clock.seconds(), 3)
         self.rows.append(row)
         write_history(os.path.join(self.workdir, "history.csv"), self.rows)
@@ -159,7 +162,7 @@ def write_history(path, rows):
     writer.writeheader()
     for row in rows:
         writer.writerow({k: row.get(k, "") for k in HISTORY_FIELDS})
-    _atomic.write_text(path, buffer.getvalue())
+    atomic_io.atomic_write_text(path, buffer.getvalue())
 
 
 def _learning_rate(optimizer):

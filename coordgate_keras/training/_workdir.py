@@ -10,7 +10,7 @@ import errno
 import json
 import os
 
-from coordgate_keras.training import _checks
+from coordgate_keras.utils import argument_validation as av
 
 LOCK_NAME = ".lock"
 
@@ -83,7 +83,8 @@ def _writable(workdir):
 def _unwritable(workdir, reason):
     if isinstance(reason, OSError):
         reason = reason.strerror or str(reason)
-    return _checks.invalid(
+    return av.invalid_value(
+        None,
         "workdir",
         "a folder this process can create and write to",
         f"workdir={workdir!r} ({str(reason).lower()})",

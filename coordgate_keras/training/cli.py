@@ -64,6 +64,14 @@ def build_parser():
             "or the config's)",
         )
     parser.add_argument(
+        "--frame-size",
+        type=_size,
+        default=None,
+        metavar="HxW",
+        help="config field `frame_size`: train on image-size crops of a frame of "
+        "this size, with their origins (e.g. 1024x1024)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -91,6 +99,20 @@ def build_parser():
     return parser
 
 
+def _size(text):
+    """`"1024x768"` -> `[1024, 768]`, `"512"` -> `512`."""
+    parts = text.lower().split("x")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (1, 2) or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHTxWIDTH or SIZE in pixels, e.g. 1024x1024; got {text!r}"
+        )
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
 def config_from_args(args):
     cfg = (
         config_lib.load_config(args.config) if args.config else config_lib.TrainConfig()
@@ -100,6 +122,8 @@ def config_from_args(args):
         for _, field, _ in _FIELD_OPTIONS
         if getattr(args, field) is not None
     }
+    if args.frame_size is not None:
+        changes["frame_size"] = args.frame_size
     if changes:
         cfg = cfg.replace(**changes)
     if args.set:

@@ -9,22 +9,17 @@ import time
 import keras
 import numpy as np
 
-from coordgate_keras.training import (
-    _atomic,
-    _callbacks,
-    _checks,
-    _data,
-    _runtime,
-    _workdir,
-)
+from coordgate_keras.training import _callbacks, _data, _runtime, _workdir
 from coordgate_keras.training import config as config_lib
 from coordgate_keras.training.losses import get_loss
 from coordgate_keras.training.metrics import psnr, psnr_metric, ssim
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 METRIC_KEYS = ("steps", "psnr", "ssim", "psnr_blurred", "ssim_blurred", "seconds")
 
 
-def evaluate(model, blurred, sharp, batch_size=16):
+def evaluate(model, blurred, sharp, batch_size=16, origins=None):
     """PSNR and SSIM of `model(blurred)` and of `blurred`, against `sharp`.
 
     The model's output is clipped to `[0, 1]`; both metrics are averaged over
@@ -36,6 +31,8 @@ def evaluate(model, blurred, sharp, batch_size=16):
         blurred: array `(n, ...)` of model inputs in `[0, 1]`.
         sharp: array `(n, ...)` of targets in `[0, 1]`.
         batch_size: int. Prediction batch size.
+        origins: int array `(n, 2)` or None. For a frame model (two inputs),
+            the origin of each blurred window in its frame.
 
     Returns:
         A dict of Python floats: `psnr`, `ssim` (of the model's output),
@@ -51,11 +48,12 @@ def evaluate(model, blurred, sharp, batch_size=16):
     >>> round(m["psnr"] - m["psnr_blurred"], 6)
     0.0
     """
-    batch_size = _checks.positive_int("batch_size", batch_size)
+    batch_size = av.positive_int(batch_size, "batch_size")
     blurred = np.asarray(blurred, dtype=np.float32)
     sharp = np.asarray(sharp, dtype=np.float32)
     if blurred.shape != sharp.shape or len(blurred) == 0:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "blurred",
             "a non-empty array of the shape of `sharp`",
             f"blurred.shape={blurred.shape}, sharp.shape={sharp.shape}",
@@ -66,6 +64,10 @@ def evaluate(model, blurred, sharp, batch_size=16):
         n = len(chunk)
         if n < batch_size:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
+        if origins is not None:
+            where = np.asarray(origins[start : start + batch_size], np.int32)
+            where = np.concatenate([where, np.repeat(where[-1:], batch_size - n, 0)])
+            chunk = [chunk, where]
         out = model.predict_on_batch(chunk)
         outputs.append(np.asarray(keras.ops.convert_to_numpy(out), np.float32)[:n])
     restored = np.clip(np.concatenate(outputs), 0.0, 1.0)
@@ -74,6 +76,45 @@ def evaluate(model, blurred, sharp, batch_size=16):
         result["psnr" + key] = _mean(psnr(sharp, images))
         result["ssim" + key] = _mean(ssim(sharp, images))
     return result
+
+
+def evaluate_frames(model, frames, batch_size=16):
+    """PSNR of whole held-out frames restored tile by tile by a frame model.
+
+    The frames are cut into the held-out tiles (`frames.eval_origins`: a grid
+    of tile steps, the last row and column flush with the far edges); each
+    tile's output is pasted at its origin (later tiles over earlier ones where
+    the last row and column overlap), clipped to `[0, 1]`, and the frame scored
+    against its sharp frame (per-frame PSNR, then the mean).
+
+    Returns:
+        A dict: `psnr_frames`, `psnr_frames_blurred`.
+    """
+    (th, tw), blurred = frames.tile_shape, frames.blurred_frames
+    tiles = np.stack(
+        [
+            blurred[f, r : r + th, c : c + tw]
+            for f, (r, c) in zip(frames.eval_frame_index, frames.eval_origins)
+        ]
+    )
+    restored = np.zeros_like(blurred)
+    for start in range(0, len(tiles), batch_size):
+        chunk = [
+            tiles[start : start + batch_size],
+            frames.eval_origins[start : start + batch_size],
+        ]
+        out = np.asarray(
+            keras.ops.convert_to_numpy(model.predict_on_batch(chunk)), np.float32
+        )
+        for i, tile in enumerate(out):
+            f = frames.eval_frame_index[start + i]
+            r, c = frames.eval_origins[start + i]
+            restored[f, r : r + th, c : c + tw] = tile
+    restored = np.clip(restored, 0.0, 1.0)
+    return {
+        "psnr_frames": _mean(psnr(frames.sharp_frames, restored)),
+        "psnr_frames_blurred": _mean(psnr(frames.sharp_frames, blurred)),
+    }
 
 
 def load_trained(workdir, input_shape=None):
@@ -174,7 +215,9 @@ def train(config, workdir, verbose="auto", cache_dir=None):
     cfg = _as_config(config)
     workdir = os.fspath(workdir)
     if verbose not in ("auto", 0, 1, 2):
-        raise _checks.invalid("verbose", "'auto', 0, 1 or 2", f"verbose={verbose!r}")
+        raise av.invalid_value(
+            None, "verbose", "'auto', 0, 1 or 2", f"verbose={verbose!r}"
+        )
     line_progress = verbose == 2 or (verbose == "auto" and not _callbacks.terminal())
     keras_verbose = (
         1 if verbose == 1 or (verbose == "auto" and not line_progress) else 0
@@ -260,8 +303,16 @@ def _train_locked(
             steps_per_epoch, cfg.steps, start_step, seconds_before
         )
 
+        eval_origins = None if data.frame is None else data.frame.eval_origins
+
         def evaluate_fn(model):
-            return evaluate(model, data.eval_blurred, data.eval_sharp, cfg.batch_size)
+            return evaluate(
+                model,
+                data.eval_blurred,
+                data.eval_sharp,
+                cfg.batch_size,
+                origins=eval_origins,
+            )
 
         trainer_cb = _callbacks.Trainer(
             cfg, workdir, network, clock, evaluate_fn, best, history, log, line_progress
@@ -297,7 +348,9 @@ def _train_locked(
         if trainer_cb.nan_step is not None:
             raise FloatingPointError(_nan_message(cfg, trainer_cb.nan_step, backup_dir))
         final = evaluate_fn(network)
-    _atomic.save_model(network, os.path.join(workdir, "final.keras"))
+        if data.frame is not None:
+            final.update(evaluate_frames(network, data.frame, cfg.batch_size))
+    atomic_io.atomic_save(os.path.join(workdir, "final.keras"), network.save)
     trained = cfg.steps - start_step
     metrics = {
         "steps": cfg.steps,
@@ -305,13 +358,14 @@ def _train_locked(
         "ssim": final["ssim"],
         "psnr_blurred": final["psnr_blurred"],
         "ssim_blurred": final["ssim_blurred"],
+        **{k: final[k] for k in ("psnr_frames", "psnr_frames_blurred") if k in final},
         "seconds": round(clock.seconds(), 3),
         "backend": runtime.backend,
         "xla": runtime.xla,
         "precision": cfg.precision,
         "strategy": runtime.strategy,
         "num_devices": runtime.num_devices,
-        "simulator": runtime.simulator,
+        "simulator": data.simulator_mode,
         "model": cfg.model,
         "num_params": int(network.count_params()),
         "best_psnr": best.get("psnr"),
@@ -321,7 +375,7 @@ def _train_locked(
         ),
         "finished": True,
     }
-    _atomic.write_json(os.path.join(workdir, "metrics.json"), metrics)
+    atomic_io.atomic_write_json(os.path.join(workdir, "metrics.json"), metrics)
     if verbose != 0:
         print(format_metrics(metrics), flush=True)
     return metrics
@@ -354,8 +408,8 @@ def _as_config(config):
         return config_lib.TrainConfig.from_dict(config)
     if isinstance(config, (str, os.PathLike)):
         return config_lib.load_config(config)
-    raise _checks.invalid(
-        "config", "a TrainConfig, a dict, or a config path", f"config={config!r}"
+    raise av.invalid_value(
+        None, "config", "a TrainConfig, a dict, or a config path", f"config={config!r}"
     )
 
 
@@ -414,7 +468,8 @@ def _check_workdir(cfg, workdir):
         details = "; ".join(
             f"{name}: saved {theirs[name]!r}, now {mine[name]!r}" for name in changed
         )
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "workdir",
             "a new folder, or the config saved in it (to resume)",
             f"workdir={workdir!r} whose config.json differs in {details}",
@@ -496,9 +551,11 @@ def builder_kwargs(cfg, input_shape=None, initial=True):
 def _build_network(cfg, data):
     from coordgate_keras.zoo import create_model, load_weights
 
+    frame = {} if data.frame is None else {"frame_shape": data.frame.frame_shape}
     network = create_model(
         cfg.model,
         input_shape=data.sample_shape,
+        **frame,
         **builder_kwargs(cfg, data.sample_shape),
     )
     if cfg.init_weights is None:
@@ -517,6 +574,11 @@ def _trainer_model(network, data):
     x = inputs
     if data.simulator is not None:
         x = data.simulator(x)
+    if data.frame is not None:
+        origin = keras.Input((2,), name="origin", dtype="int32")
+        return keras.Model(
+            [inputs, origin], network([x, origin]), name=f"train_{network.name}"
+        )
     return keras.Model(inputs, network(x), name=f"train_{network.name}")
 
 
@@ -554,12 +616,29 @@ def _dataset(runtime, data, start, stop):
         import tensorflow as tf
 
         x, y = data.make_batch(start)
+        if data.frame is not None:
+            (x, o) = x
 
-        def load(step):
-            xb, yb = tf.numpy_function(
-                lambda s: data.make_batch(int(s)), [step], (tf.float32, tf.float32)
-            )
-            return tf.ensure_shape(xb, x.shape), tf.ensure_shape(yb, y.shape)
+            def flat_batch(s):
+                (xb, ob), yb = data.make_batch(int(s))
+                return xb, ob, yb
+
+            def load(step):
+                xb, ob, yb = tf.numpy_function(
+                    flat_batch, [step], (tf.float32, tf.int32, tf.float32)
+                )
+                return (
+                    tf.ensure_shape(xb, x.shape),
+                    tf.ensure_shape(ob, o.shape),
+                ), tf.ensure_shape(yb, y.shape)
+
+        else:
+
+            def load(step):
+                xb, yb = tf.numpy_function(
+                    lambda s: data.make_batch(int(s)), [step], (tf.float32, tf.float32)
+                )
+                return tf.ensure_shape(xb, x.shape), tf.ensure_shape(yb, y.shape)
 
         dataset = tf.data.Dataset.range(start, stop).map(
             load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
@@ -572,8 +651,10 @@ def _dataset(runtime, data, start, stop):
 
         def make_batch(step):
             x, y = data.make_batch(step)
-            size = len(x) // count
+            size = len(y) // count
             part = slice(index * size, (index + 1) * size)
+            if isinstance(x, tuple):
+                return tuple(v[part] for v in x), y[part]
             return x[part], y[part]
 
     return iter(_data.Prefetcher(make_batch, start, stop))

@@ -260,6 +260,29 @@ def load_weights(model, tag, name=None, base_url=None, cache_dir=None):
     return _weights.load(model, tag, name=name, base_url=base_url, cache_dir=cache_dir)
 
 
+def weights_info(name, tag):
+    """The published weights of model `name` under `tag`.
+
+    Args:
+        name: str. Registered model name.
+        tag: str. Weight tag, as in `create_model(name, weights=tag)`.
+
+    Returns:
+        A `WeightEntry`: file name, SHA-256, the builder arguments the weights
+        were trained with and the sidecar's metadata (`recipe`, held-out
+        `metrics`, input size, value range, versions).
+
+    Example:
+
+    >>> from coordgate_keras.zoo import weights_info
+    >>> info = weights_info("coordgate_unet_d2", "zernike_256")
+    >>> info.metadata["recipe"]["model"]
+    'coordgate_unet_d2'
+    """
+    _get_entry(name)
+    return _weights.get_entry(name, tag)
+
+
 def model_info(name):
     """Describes a registered model.
 

@@ -47,10 +47,13 @@ _IGNORED_CONFIG_KEYS = (
     "trainable",
     "kernel_initializer",
     "bias_initializer",
+    # The frame a model runs windows of does not change its weights.
+    "frame_shape",
 )
 # Layers that pass their input through unchanged (input checks): they do not
 # decide whether weights fit, and newer builders may add or drop them.
-_IDENTITY_LAYERS = ("SpatialSizeCheck",)
+# The frame form's origin plumbing (`zoo.with_frame`) has no weights either.
+_IDENTITY_LAYERS = ("SpatialSizeCheck", "FrameWindow", "DownscaleOrigin")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,6 +325,8 @@ def architecture(model):
         config = {
             k: v for k, v in layer.get_config().items() if k not in _IGNORED_CONFIG_KEYS
         }
+        if isinstance(layer, keras.layers.InputLayer) and layer.name == "origin":
+            continue
         if isinstance(layer, keras.layers.InputLayer):
             shape = config.pop("batch_shape", None) or ()
             config = {"channels": shape[-1] if shape else None}
@@ -427,10 +432,9 @@ def write(model, out_dir, name, tag, builder_kwargs, metadata):
     os.makedirs(out_dir, exist_ok=True)
     weights_path = os.path.join(out_dir, weight_filename(name, tag))
     sidecar_path = os.path.join(out_dir, sidecar_filename(name, tag))
-    with atomic_io.atomic_file(weights_path) as tmp:
-        # Keras insists on the `.weights.h5` suffix.
-        model.save_weights(tmp + ".weights.h5")
-        os.replace(tmp + ".weights.h5", tmp)
+    # Keras insists on the `.weights.h5` suffix: the temporary keeps the name.
+    with atomic_io.atomic_file(weights_path, keep_name=True) as tmp:
+        model.save_weights(tmp)
         digest = sha256_of(tmp)
     sidecar = {
         "model": name,

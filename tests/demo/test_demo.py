@@ -96,6 +96,21 @@ def test_demo_with_your_images(tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["report.json", "report.png"]
 
 
+def test_cli_weights_list_verify_and_errors_in_process(capsys):
+    from coordgate_keras import cli
+
+    assert cli.main(["weights", "list"]) == 0
+    listed = capsys.readouterr().out
+    for entry in _weights.entries():
+        assert entry.model in listed and "packaged" in listed
+    assert cli.main(["weights", "verify", "coordgate_unet_d1", "zernike_256"]) == 0
+    assert capsys.readouterr().out.startswith("ok ")
+    assert cli.main(["weights", "download", "unet_d5", "zernike_256"]) == 2
+    bad = capsys.readouterr()
+    assert "Invalid value for argument `weights`" in bad.err
+    assert bad.out == ""
+
+
 def _cli(*args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
@@ -107,6 +122,10 @@ def _cli(*args):
     )
 
 
+# Three fresh TensorFlow processes (about 30 s of CPU): the in-process test
+# above covers the commands; this one the console entry point and its quiet
+# start-up.
+@pytest.mark.slow
 def test_cli_weights_list_verify_and_errors():
     listed = _cli("weights", "list")
     assert listed.returncode == 0, listed.stderr

@@ -137,7 +137,7 @@ def _kill_anywhere_then_resume(tmp_path, plan, seed, steps=CONFIG["steps"]):
     return outcomes
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF run")
+@pytest.mark.tf_only(reason="TF run")
 def test_kill_during_checkpoint_write_then_resume(tmp_path):
     """SIGKILL inside a checkpoint write (the slow test kills ten times)."""
     plan = [("write", signal.SIGKILL)]
@@ -146,7 +146,7 @@ def test_kill_during_checkpoint_write_then_resume(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF run")
+@pytest.mark.tf_only(reason="TF run")
 def test_kill_at_random_instants_then_resume(tmp_path):
     """Ten kills, alternating random instants and checkpoint writes, SIGKILL
     and SIGTERM."""

@@ -455,3 +455,21 @@ def test_damaged_cached_file_is_named_as_damaged(remote):
 def test_weights_of_an_unknown_model_name_the_model():
     with pytest.raises(ValueError, match=r"Unknown model name: 'unet_d9'"):
         _weights.get_entry("unet_d9", "zernike_256")
+
+
+@needs_packaged
+def test_weights_info_is_the_published_entry():
+    from coordgate_keras.zoo import weights_info
+
+    entry = PACKAGED[0]
+    info = weights_info(entry.model, entry.tag)
+    assert info.sha256 == entry.sha256 and info.filename == entry.filename
+    assert info.metadata["recipe"] == entry.metadata["recipe"]
+    with pytest.raises(ValueError, match=r"Unknown model name: 'unet_d9'"):
+        weights_info("unet_d9", entry.tag)
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `weights`. Expected None or one of .*"
+        r"Received: weights='nope'",
+    ):
+        weights_info(entry.model, "nope")
