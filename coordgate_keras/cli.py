@@ -8,6 +8,10 @@
     coordgate-keras psf estimate BEADS... --grid 8x8 --kernel-size 31
                                  --out field.npz [--plot field.png]
     coordgate-keras psf show field.npz --out field.png
+    coordgate-keras deblur INPUT... --out DIR (--model NAME [--weights TAG] |
+                           --keras-file F | --tflite F | --onnx F) [--tile N]
+                           [--overlap N] [--batch-size N] [--threads N]
+                           [--overwrite]
 
 Argument parsing only: each command is one call into the library.
 """
@@ -20,7 +24,8 @@ import sys
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="coordgate-keras",
-        description="CoordGate / CoordConv model zoo: demo and pretrained weights.",
+        description="CoordGate / CoordConv model zoo: demo, pretrained weights, "
+        "PSF fields from bead images, deblurring your images.",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show TensorFlow / absl log lines"
@@ -99,6 +104,7 @@ def build_parser():
         sub.add_argument("--cache-dir", default=None, help="cache root")
 
     _add_psf_parser(commands)
+    _add_deblur_parser(commands)
     return parser
 
 
@@ -191,6 +197,124 @@ def _run_psf(args):
     return 0
 
 
+# === deblur ===
+
+_DEBLUR_EXAMPLE = """\
+example:
+  coordgate-keras deblur raw/ --out sharp/ --model coordgate_unet_d2 \\
+      --weights zernike_256
+  (every .png/.tif/.tiff/.npy file in raw/, 256x256 frames, written to sharp/
+  in the same format and bit depth; exit status 1 if any file failed)
+
+  coordgate-keras deblur frame.tif --out sharp/ --tflite tiles.tflite \\
+      --threads 2 --batch-size 4
+"""
+
+
+def _add_deblur_parser(commands):
+    deblur = commands.add_parser(
+        "deblur",
+        help="deblur your own images (PNG, TIFF, NPY) with a model or an export",
+        description="Deblurs image files with a pretrained or trained model, a\n"
+        ".keras file or an exported .tflite/.onnx file. One-input models run\n"
+        "whole frames of their size; frame models (inputs image and origin)\n"
+        "run tile by tile, the overlap covering the receptive field. Outputs\n"
+        "keep the input's format and dtype and are written atomically.",
+        epilog=_DEBLUR_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    deblur.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders")
+    deblur.add_argument("--out", required=True, help="output folder")
+    source = deblur.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="registered model name (with --weights)")
+    source.add_argument("--keras-file", help="a .keras model file")
+    source.add_argument("--tflite", help="a .tflite file")
+    source.add_argument("--onnx", help="an .onnx file")
+    deblur.add_argument(
+        "--weights", default=None, help="weight tag (default: the model's first)"
+    )
+    deblur.add_argument(
+        "--tile", type=_size, default=None, help="tile size N or HxW (frame models)"
+    )
+    deblur.add_argument(
+        "--overlap",
+        type=_size,
+        default=None,
+        help="tile overlap N or HxW (default: covers the receptive field)",
+    )
+    deblur.add_argument(
+        "--margin",
+        type=int,
+        default=None,
+        help="receptive-field margin of an export whose report lacks it",
+    )
+    deblur.add_argument("--batch-size", type=int, default=None, help="tiles per call")
+    deblur.add_argument("--threads", type=int, default=None, help="CPU threads")
+    deblur.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs"
+    )
+
+
+def _size(text):
+    parts = text.lower().split("x")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected N or HxW, e.g. 256 or 256x512; received {text!r}"
+        ) from None
+    if len(values) not in (1, 2):
+        raise argparse.ArgumentTypeError(
+            f"expected N or HxW, e.g. 256 or 256x512; received {text!r}"
+        )
+    return values[0] if len(values) == 1 else values
+
+
+def _run_deblur(args):
+    from coordgate_keras.inference import deblur_files
+
+    tty = sys.stderr.isatty()
+
+    def progress(done, total):
+        if tty:
+            print(f"\r  tiles {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    def on_file(result):
+        if tty:
+            print("\r\033[K", end="", file=sys.stderr)
+        if result.error is None:
+            height, width = result.shape[:2]
+            print(
+                f"ok {result.path} -> {result.output} ({height}x{width} "
+                f"{result.dtype}, {result.seconds:.2f} s)",
+                flush=True,
+            )
+        else:
+            print(f"failed {result.path}: {result.error}", file=sys.stderr, flush=True)
+
+    results = deblur_files(
+        args.inputs,
+        args.out,
+        model=args.model or args.keras_file or args.tflite or args.onnx,
+        weights=args.weights,
+        tile=args.tile,
+        overlap=args.overlap,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        margin=args.margin,
+        overwrite=args.overwrite,
+        on_file=on_file,
+        progress=progress,
+    )
+    failed = sum(r.error is not None for r in results)
+    if failed:
+        print(
+            f"coordgate-keras: {failed} of {len(results)} file(s) failed",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from coordgate_keras.utils import native_logs
@@ -217,6 +341,8 @@ def main(argv=None):
                 return 0
             if args.command == "psf":
                 return _run_psf(args)
+            if args.command == "deblur":
+                return _run_deblur(args)
             from coordgate_keras.zoo import weights_cli
 
             return weights_cli.run(args)
@@ -224,6 +350,7 @@ def main(argv=None):
         print(f"coordgate-keras: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # Outputs are written atomically: the one in progress is removed.
         print("\ncoordgate-keras: interrupted", file=sys.stderr)
         return 130
 
