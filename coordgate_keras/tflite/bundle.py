@@ -132,6 +132,7 @@ def export_bundle(
         reports, refused = [], {}
         for quantization, name in names.items():
             try:
+                export.check_quantization_support(model, quantization)
                 content = export.convert_saved_model(
                     staged_model, quantization, calibration, model_name=model.name
                 )

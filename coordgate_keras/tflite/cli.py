@@ -152,14 +152,23 @@ def main(argv=None):
     args.quantization = args.quantization or ("none", "float16", "int8")
     if args.verbose:
         sys.stderr.write("".join(native_logs.dropped_lines()))
-    with native_logs.filtered_stderr(enabled=not args.verbose):
-        return _run(args)
+    try:
+        with native_logs.filtered_stderr(enabled=not args.verbose):
+            return _run(args)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(args):
     from coordgate_keras.tflite import bundle
 
     flags = _Flags(args)
+    if os.path.lexists(args.out) and not os.path.isdir(args.out):
+        return _fail(
+            "Invalid value for argument `--out`. Expected a folder (created if "
+            f"missing). Received: --out={args.out}, an existing file"
+        )
     if args.format == "onnx":
         return _run_onnx(args, bundle)
     try:
@@ -180,7 +189,7 @@ def _run(args):
             frame_shape=args.frame_size,
         )
     except atomic_io.DestinationExistsError as error:
-        return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
+        return _exists(error, args)
     except bundle.ExportRefusedError as error:
         print(bundle.format_table(error.reports, error.refused))
         kept = [_LABELS.get(q, q) for q in args.quantization if q not in error.refused]
@@ -226,6 +235,12 @@ def _load_array(path, flag):
             f"{flag}={path}",
         )
     return array
+
+
+def _exists(error, args):
+    if args.overwrite:  # Something --overwrite does not replace.
+        return _fail(f"{error.path} already exists and cannot be replaced.")
+    return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
 
 
 def _fail(message):
@@ -277,10 +292,6 @@ def _frame_text(frame):
     return None if frame is None else "x".join(str(n) for n in frame)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _run_onnx(args, bundle):
     from coordgate_keras.tflite import onnx_export
 
@@ -296,10 +307,14 @@ def _run_onnx(args, bundle):
             frame_shape=args.frame_size,
         )
     except atomic_io.DestinationExistsError as error:
-        return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
+        return _exists(error, args)
     except ValueError as error:
         return _fail(_Flags(args).render(error))
     except (OSError, RuntimeError, ImportError) as error:
         return _fail(str(error))
     print(bundle.format_table(result["reports"], result["refused"]))
     return 1 if result["refused"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

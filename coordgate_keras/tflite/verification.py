@@ -1,10 +1,10 @@
 """Runs a `.tflite` file in LiteRT and compares it with the Keras model.
 
 Errors are measured on the model's *output*, TFLite against Keras, over the
-verification inputs. PSNR uses the reference's own range as the peak,
-`10 log10(peak**2 / MSE)` with `peak = max - min` of the Keras outputs, so it is
-the usual image PSNR for a model whose outputs span [0, 1], and stays
-meaningful for untrained models whose outputs are small.
+verification inputs. PSNR is `training.metrics.pooled_psnr` (the MSE pooled over
+all outputs) with the reference's own range as the peak, `peak = max - min` of
+the Keras outputs, so it is the usual image PSNR for a model whose outputs span
+[0, 1], and stays meaningful for untrained models whose outputs are small.
 """
 
 import contextlib
@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from coordgate_keras.tflite import calibration, inspection
+from coordgate_keras.training import metrics
 from coordgate_keras.utils import argument_validation as av
 from coordgate_keras.utils import atomic_io
 
@@ -132,18 +133,18 @@ def compare(reference, outputs):
         outputs: list of float arrays of the same shapes (TFLite outputs).
 
     Returns:
-        A dict with `max_abs_error`, `mean_abs_error`, `psnr_db` (`inf` for
-        identical outputs) and `reference_range` (the PSNR peak).
+        A dict with `max_abs_error`, `mean_abs_error`, `psnr_db` (pooled over
+        all outputs; `inf` for identical outputs) and `reference_range` (the
+        PSNR peak).
     """
     reference = np.concatenate([np.ravel(r) for r in reference]).astype(np.float64)
     outputs = np.concatenate([np.ravel(o) for o in outputs]).astype(np.float64)
     error = np.abs(outputs - reference)
     peak = float(reference.max() - reference.min()) or 1.0
-    mse = float(np.mean(error**2))
     return {
         "max_abs_error": float(error.max()),
         "mean_abs_error": float(error.mean()),
-        "psnr_db": math.inf if mse == 0 else 10.0 * math.log10(peak**2 / mse),
+        "psnr_db": metrics.pooled_psnr(reference, outputs, max_val=peak),
         "reference_range": peak,
     }
 

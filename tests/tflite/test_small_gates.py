@@ -278,9 +278,9 @@ def test_map_gate_tflite(tmp_path, spatial_ops):
     assert largest < 48 * 48
 
 
-@pytest.mark.parametrize(
-    "quantization", ["none", pytest.param("int8", marks=pytest.mark.slow)]
-)
+# Two 256x256 exports of base-32 U-Nets per mode: `make test-slow`.
+@pytest.mark.slow
+@pytest.mark.parametrize("quantization", ["none", "int8"])
 def test_registry_coordgate_unet_file_size_at_256(tmp_path, quantization):
     """Issue 13's target: CoordGate U-Net file <= 1.25x the plain U-Net's at 256^2."""
     from coordgate_keras.zoo import create_model
