@@ -18,28 +18,30 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Default test run: lint, the whole suite and the docstring examples on TensorFlow,
-# then on JAX the layers, a fast subset of the zoo (every family at depth 1, the 1D
-# models and MultiWienerNet: forward pass and .keras round trip) and the examples of
-# layers/utils (the zoo's examples build models: slow on JAX, run on TF).
+# Default test run: lint, then one pytest start on TensorFlow for the whole suite
+# and the docstring examples (`testpaths` and `addopts` in pyproject.toml), then
+# one on JAX for the layers, a fast subset of the zoo (every family at depth 1,
+# the 1D models and MultiWienerNet: forward pass and .keras round trip) and the
+# examples of layers/utils. Cases marked `slow` run in `make test-slow`.
 test: lint test-tf test-jax
 
 test-tf: $(STAMP)
 	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest --doctest-modules coordgate_keras
+
+JAX_ZOO_FAST = not train_step and not _d2 and not _d3 and not _d4 and not _d5
 
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/layers tests/zoo/test_models.py \
-		-k "not train_step and not _d2 and not _d3 and not _d4 and not _d5"
-	KERAS_BACKEND=jax $(BIN)/python -m pytest --doctest-modules \
-		coordgate_keras/layers coordgate_keras/utils
+		coordgate_keras/layers coordgate_keras/utils -k "$(JAX_ZOO_FAST)"
 
 # All zoo tests on JAX (deeper U-Nets, training steps, parameter counts, model
 # table): 2 min 57 s of CPU measured for tests/zoo alone, so not in the default run.
 test-jax-zoo: $(STAMP)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/zoo
 
-# Long cases (marked @pytest.mark.slow), not part of CI's default run.
+# What leaves the default run for time: the cases marked @pytest.mark.slow
+# (subprocess trainings, 256x256 exports, benchmark smoke runs, deep round trips).
+# CI runs it after `make test`.
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 

@@ -1,8 +1,9 @@
-"""Docstring examples (`pytest --doctest-modules coordgate_keras`, run by `make test`).
+"""Markers for the tests and the docstring examples (one pytest start runs both).
 
-The examples of `coordgate_keras.data` and `coordgate_keras.tflite` need
-TensorFlow (tf.data pipelines, the TFLite converter, LiteRT): under another Keras
-backend they are skipped, with that reason.
+`@pytest.mark.tf_only(reason=...)` marks a case that needs TensorFlow itself
+(tf.function graphs, tf.data, `tf.image`, TFLite); under another Keras backend
+it is skipped with that reason. The examples of `coordgate_keras.data` and
+`coordgate_keras.tflite` are TF-only as a whole.
 """
 
 import os
@@ -12,7 +13,10 @@ import pytest
 # On Ampere+ GPUs JAX defaults to TF32 matmuls; examples print float32 results.
 os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 
-TF_ONLY = ("coordgate_keras/data/", "coordgate_keras/tflite/")
+TF_ONLY_EXAMPLES = {
+    "coordgate_keras/data/": "tf.data pipelines",
+    "coordgate_keras/tflite/": "the TFLite converter and LiteRT",
+}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -20,8 +24,13 @@ def pytest_collection_modifyitems(config, items):
 
     if keras.backend.backend() == "tensorflow":
         return
-    skip = pytest.mark.skip(reason="TF-only example (tf.data / TFLite)")
     for item in items:
-        path = str(item.path).replace(os.sep, "/")
-        if isinstance(item, pytest.DoctestItem) and any(p in path for p in TF_ONLY):
-            item.add_marker(skip)
+        reason = None
+        marker = item.get_closest_marker("tf_only")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args or ("",))[0]
+        elif isinstance(item, pytest.DoctestItem):
+            path = str(item.path).replace(os.sep, "/")
+            reason = next((r for p, r in TF_ONLY_EXAMPLES.items() if p in path), None)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=f"TensorFlow only: {reason}"))

@@ -1,30 +1,21 @@
 """Machine description written next to every benchmark result."""
 
 import os
-import platform
 import shlex
 import sys
 
 
 def describe():
-    """Command line, CPU, load and library versions, as a dict."""
-    import numpy as np
+    """Command line, CPU, load and library versions, as a dict:
+    `utils.system.environment()` plus the command, `gpu` and `tensorflow`."""
     import tensorflow as tf
 
     from coordgate_keras.utils import system
 
-    return {
-        "command": "python " + shlex.join(sys.argv),
-        "cpu_model": system.cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": system.usable_cpus(),
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "gpu": [d.name for d in tf.config.list_physical_devices("GPU")] or None,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "tensorflow": tf.__version__,
-        "platform": platform.platform(),
-    }
+    env = {"command": "python " + shlex.join(sys.argv), **system.environment()}
+    env["gpu"] = env["gpus"] or None
+    env["tensorflow"] = tf.__version__
+    return env
 
 
 def finish(env):

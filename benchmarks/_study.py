@@ -10,14 +10,14 @@ TensorFlow.
 import datetime
 import json
 import math
-import os
 import pathlib
-import platform
 import shlex
 import subprocess
 import sys
 
 import numpy as np
+
+from coordgate_keras.utils import atomic_io
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -66,41 +66,17 @@ def environment(argv=None):
         argv: list of str or None. The command line to record; defaults to
             `sys.argv`.
     """
-    import keras
-
-    import coordgate_keras
-
-    backend = keras.backend.backend()
-    backend_version = None
-    if backend in ("jax", "tensorflow", "torch"):
-        module = __import__(backend)
-        backend_version = module.__version__
     from coordgate_keras.utils import system
 
-    usable = system.usable_cpus()
     commit, dirty = git_state()
-    gpus = system.accelerators()
-    cpu = system.cpu_model()
     return {
         "command": "python " + shlex.join(sys.argv if argv is None else argv),
         "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         ),
-        "coordgate_keras": coordgate_keras.__version__,
         "git_commit": commit,
         "git_dirty": dirty,
-        "keras": keras.__version__,
-        "backend": backend,
-        "backend_version": backend_version,
-        "hardware": ", ".join(gpus) if gpus else f"CPU: {cpu}, {usable} cores",
-        "gpus": gpus,
-        "cpu_model": cpu,
-        "cpus_usable": usable,
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
+        **system.environment(),
     }
 
 
@@ -147,14 +123,6 @@ def markdown_table(headers, rows):
     return "\n".join(lines)
 
 
-def _atomic_write(path, text):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -172,9 +140,9 @@ def _jsonable(value):
 def write_json(path, payload):
     """Writes `payload` as indented JSON, atomically (NumPy values converted,
     non-finite floats as null)."""
-    _atomic_write(path, json.dumps(_jsonable(payload), indent=1) + "\n")
+    atomic_io.atomic_write_text(path, json.dumps(_jsonable(payload), indent=1) + "\n")
 
 
 def write_text(path, text):
     """Writes `text`, atomically."""
-    _atomic_write(path, text)
+    atomic_io.atomic_write_text(path, text)

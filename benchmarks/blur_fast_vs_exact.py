@@ -29,6 +29,7 @@ import _environment  # noqa: E402
 from coordgate_keras import data  # noqa: E402
 from coordgate_keras.data import _product_convolution  # noqa: E402
 from coordgate_keras.data.psf_field import axis_weights  # noqa: E402
+from coordgate_keras.utils import atomic_io  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
@@ -169,10 +170,12 @@ def main(argv=None):
         "blur": rows,
         "low_rank": rank_rows,
     }
-    (args.output_dir / "blur_fast_vs_exact.json").write_text(
-        json.dumps(result, indent=2) + "\n"
+    atomic_io.atomic_write_text(
+        args.output_dir / "blur_fast_vs_exact.json", json.dumps(result, indent=2) + "\n"
     )
-    (args.output_dir / "blur_fast_vs_exact.md").write_text(render(result))
+    atomic_io.atomic_write_text(
+        args.output_dir / "blur_fast_vs_exact.md", render(result)
+    )
     print(f"wrote {args.output_dir / 'blur_fast_vs_exact.md'}")
     return 0
 

@@ -9,9 +9,7 @@ Writes benchmarks/results/coordgate_overhead_<backend>_<device>.{md,json}.
 """
 
 import argparse
-import json
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -19,8 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import coordgate_keras  # noqa: E402
 from coordgate_keras.layers import CoordGate  # noqa: E402
+from coordgate_keras.utils import atomic_io, system  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -93,16 +91,14 @@ def main():
     meta = {
         "command": "python benchmarks/coordgate_overhead.py "
         + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
-        "backend": keras.backend.backend(),
+        **system.environment(),
         "device": device_name(),
-        "keras": keras.__version__,
-        "coordgate_keras": coordgate_keras.__version__,
-        "python": platform.python_version(),
     }
     tag = f"{meta['backend']}_{meta['device']}".replace(" ", "_").lower()
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"coordgate_overhead_{tag}.json"), "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+    atomic_io.atomic_write_json(
+        os.path.join(RESULTS, f"coordgate_overhead_{tag}.json"),
+        {"meta": meta, "rows": rows},
+    )
     lines = [
         f"# CoordGate overhead: {meta['backend']} on {meta['device']}",
         "",
@@ -117,8 +113,9 @@ def main():
         f"| {r['model']} | {r['params']:,} | {r['step_ms']:.2f} | {r['relative']:.3f} |"
         for r in rows
     ]
-    with open(os.path.join(RESULTS, f"coordgate_overhead_{tag}.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_io.atomic_write_text(
+        os.path.join(RESULTS, f"coordgate_overhead_{tag}.md"), "\n".join(lines) + "\n"
+    )
     print("\n".join(lines))
 
 

@@ -28,6 +28,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _environment  # noqa: E402
 
 from coordgate_keras import data  # noqa: E402
+from coordgate_keras.utils import atomic_io  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
@@ -164,10 +165,10 @@ def main(argv=None):
         "field": f"{args.field}, grid {tuple(args.grid)}, kernel {args.kernel_size}",
         "rows": rows,
     }
-    (args.output_dir / "data_pipeline.json").write_text(
-        json.dumps(result, indent=2) + "\n"
+    atomic_io.atomic_write_text(
+        args.output_dir / "data_pipeline.json", json.dumps(result, indent=2) + "\n"
     )
-    (args.output_dir / "data_pipeline.md").write_text(render(result))
+    atomic_io.atomic_write_text(args.output_dir / "data_pipeline.md", render(result))
     print(f"wrote {args.output_dir / 'data_pipeline.md'}")
     return 0
 

@@ -138,7 +138,9 @@ def worker(args):
         results["sizes"][str(size)] = {"times_ms": times, "peer": peer_info}
         print(f"timed {size} at {threads} thread(s)", flush=True)
     results["load_average_after"] = list(os.getloadavg())
-    pathlib.Path(args.worker_out).write_text(json.dumps(results))
+    from coordgate_keras.utils import atomic_io
+
+    atomic_io.atomic_write_text(args.worker_out, json.dumps(results))
 
 
 def _runners(artefacts, size, threads, x, args):
@@ -447,6 +449,8 @@ def _environment_markdown(env):
 
 
 def main(argv=None):
+    from coordgate_keras.utils import atomic_io
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="128,256")
     parser.add_argument("--threads", default="1,2")
@@ -486,7 +490,8 @@ def main(argv=None):
         else:
             workdir.mkdir(parents=True, exist_ok=True)
             artefacts = export_all(args.sizes, args.base_filters, workdir)
-            index.write_text(json.dumps({"|".join(k): v for k, v in artefacts.items()}))
+            index_text = json.dumps({"|".join(k): v for k, v in artefacts.items()})
+            atomic_io.atomic_write_text(index, index_text)
         workers = {}
         for threads in (int(t) for t in args.threads.split(",")):
             out = workdir / f"worker_{threads}.json"
@@ -521,9 +526,10 @@ def main(argv=None):
         "summary": summary,
     }
     text = json.dumps(payload, indent=1, default=str).replace("Infinity", "null")
-    (args.output / "edge_benchmark.json").write_text(text + "\n")
-    (args.output / "edge_benchmark.md").write_text(
-        markdown(env, args, artefacts, workers, summary)
+    atomic_io.atomic_write_text(args.output / "edge_benchmark.json", text + "\n")
+    atomic_io.atomic_write_text(
+        args.output / "edge_benchmark.md",
+        markdown(env, args, artefacts, workers, summary),
     )
     print(f"wrote {args.output / 'edge_benchmark.md'} in {env['wall_seconds']} s")
     return 0

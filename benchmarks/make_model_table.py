@@ -8,6 +8,7 @@ import argparse
 import pathlib
 import sys
 
+from coordgate_keras.utils import atomic_io
 from coordgate_keras.zoo._model_table import render_model_table
 
 DEFAULT_PATH = pathlib.Path(__file__).resolve().parents[1] / "docs" / "MODELS.md"
@@ -27,7 +28,7 @@ def main(argv=None):
             print(f"{args.output} is stale: run benchmarks/make_model_table.py")
             return 1
         return 0
-    args.output.write_text(text)
+    atomic_io.atomic_write_text(args.output, text)
     print(f"wrote {args.output}")
     return 0
 

@@ -40,6 +40,7 @@ from coordgate_keras.tflite import (  # noqa: E402
     op_census,
 )
 from coordgate_keras.tflite.verification import versions  # noqa: E402
+from coordgate_keras.utils import atomic_io  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 MODELS = ("unet_d2", "coordgate_unet_d2", "coordconv_unet_d2")
@@ -288,9 +289,10 @@ def main(argv=None):
         "summary": summary,
     }
     text = json.dumps(payload, indent=2, default=str).replace("Infinity", "null")
-    (args.output / "tflite_benchmark.json").write_text(text + "\n")
-    (args.output / "tflite_benchmark.md").write_text(
-        markdown(env, args, records, summary, models, threads)
+    atomic_io.atomic_write_text(args.output / "tflite_benchmark.json", text + "\n")
+    atomic_io.atomic_write_text(
+        args.output / "tflite_benchmark.md",
+        markdown(env, args, records, summary, models, threads),
     )
     print(f"wrote {args.output / 'tflite_benchmark.md'} in {env['wall_seconds']} s")
     return 0

@@ -21,7 +21,6 @@ import argparse
 import importlib
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -60,16 +59,10 @@ def device_name():
 
 
 def environment():
-    cpu = system.cpu_model()
     return {
         "command": "python " + shlex.join(sys.argv),
-        "backend": keras.backend.backend(),
+        **system.environment(),
         "device": device_name(),
-        "cpu": cpu,
-        "cores": system.usable_cpus(),
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "keras": keras.__version__,
-        "python": platform.python_version(),
     }
 
 
@@ -205,8 +198,8 @@ def write(args, env, rows, host):
         "",
         f"`{env['command']}` (Keras {env['keras']}); {args.size}x{args.size}x1, "
         f"batch {args.batch}, median of {args.runs} `train_on_batch` steps after "
-        f"{args.warmup} warm-up; {env['cpu']}, {env['cores']} usable cores, load "
-        f"average {env['load_average_at_start']} at start and "
+        f"{args.warmup} warm-up; {env['cpu_model']}, {env['cpus_usable']} usable "
+        f"cores, load average {env['load_average_at_start']} at start and "
         f"{env['load_average_at_end']} at the end (shared machine: with one "
         "timed step and a changing load, compare rows with care).",
         "",
@@ -224,8 +217,9 @@ def write(args, env, rows, host):
         lines.append(line)
     lines += [
         "",
-        f"Input: the host simulator (NumPy product-convolution blur + Poisson/Gaussian "
-        f"noise, Zernike 8x8 field of 31 px PSFs, threads over {env['cores']} cores) "
+        "Input: the host simulator (NumPy product-convolution blur + Poisson/Gaussian "
+        "noise, Zernike 8x8 field of 31 px PSFs, threads over "
+        f"{env['cpus_usable']} cores) "
         f"makes {host:.1f} pairs/s; the device simulator's cost is the difference "
         "between the 'device simulator + network' and 'network' rows.",
         "",

@@ -5,6 +5,9 @@
     coordgate-keras weights list
     coordgate-keras weights download NAME TAG [--base-url URL] [--cache-dir DIR]
     coordgate-keras weights verify [NAME TAG] [--base-url URL]
+    coordgate-keras psf estimate BEADS... --grid 8x8 --kernel-size 31
+                                 --out field.npz [--plot field.png]
+    coordgate-keras psf show field.npz --out field.png
     coordgate-keras deblur INPUT... --out DIR (--model NAME [--weights TAG] |
                            --keras-file F | --tflite F | --onnx F) [--tile N]
                            [--overlap N] [--batch-size N] [--threads N]
@@ -21,7 +24,8 @@ import sys
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="coordgate-keras",
-        description="CoordGate / CoordConv model zoo: demo and pretrained weights.",
+        description="CoordGate / CoordConv model zoo: demo, pretrained weights, "
+        "PSF fields from bead images, deblurring your images.",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show TensorFlow / absl log lines"
@@ -98,8 +102,99 @@ def build_parser():
             help="download base URL (over $COORDGATE_KERAS_WEIGHTS_URL)",
         )
         sub.add_argument("--cache-dir", default=None, help="cache root")
+
+    _add_psf_parser(commands)
     _add_deblur_parser(commands)
     return parser
+
+
+def _grid(text):
+    """`8x8`, `6x8` or `8` -> a (rows, cols) tuple."""
+    parts = text.lower().split("x")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected ROWSxCOLS such as 8x8, got {text!r}"
+        ) from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected ROWSxCOLS such as 8x8, got {text!r}"
+        )
+    return values
+
+
+def _add_psf_parser(commands):
+    psf = commands.add_parser(
+        "psf", help="measure a PSF field from bead images, or draw one"
+    )
+    actions = psf.add_subparsers(dest="action", required=True)
+    estimate = actions.add_parser(
+        "estimate",
+        help="bead images -> PSFField .npz (PSFField.from_beads)",
+        description="Finds isolated beads in the images (raw camera values: "
+        ".npy, TIFF, PNG; one frame size), solves the grid PSFs jointly and "
+        "writes a PSFField .npz for `coordgate-train` and the demo's --psf.",
+    )
+    estimate.add_argument("beads", nargs="+", help="bead image files")
+    estimate.add_argument(
+        "--grid", type=_grid, required=True, help="PSF grid, e.g. 8x8"
+    )
+    estimate.add_argument(
+        "--kernel-size", type=int, required=True, help="odd PSF size in pixels"
+    )
+    estimate.add_argument("--out", required=True, help="output .npz")
+    estimate.add_argument("--plot", default=None, help="also draw the field (PNG)")
+    estimate.add_argument("--dark", default=None, help="dark frame file")
+    estimate.add_argument(
+        "--saturation",
+        type=float,
+        default=None,
+        help="raw saturation level (default: the dtype's maximum)",
+    )
+    estimate.add_argument(
+        "--threshold",
+        type=float,
+        default=5.0,
+        help="detection threshold in noise sigmas (default: %(default)s)",
+    )
+    estimate.add_argument(
+        "--min-separation",
+        type=float,
+        default=None,
+        help="closest allowed bead pair in pixels (default: the kernel size)",
+    )
+    show = actions.add_parser("show", help="draw a PSFField .npz (PNG)")
+    show.add_argument("field", help="PSFField .npz")
+    show.add_argument("--out", required=True, help="output PNG")
+
+
+def _run_psf(args):
+    from coordgate_keras.data import bead_calibration
+
+    if args.action == "estimate":
+        _, report = bead_calibration.estimate_field_file(
+            args.beads,
+            args.grid,
+            args.kernel_size,
+            args.out,
+            plot=args.plot,
+            dark=args.dark,
+            saturation=args.saturation,
+            threshold=args.threshold,
+            min_separation=args.min_separation,
+        )
+        print(report.summary())
+        print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
+        return 0
+    field, report = bead_calibration.show_field_file(args.field, args.out)
+    print(field)
+    if report is not None:
+        print(report.summary())
+    print(f"wrote {args.out}")
+    return 0
 
 
 # === deblur ===
@@ -244,6 +339,8 @@ def main(argv=None):
                     )
                 )
                 return 0
+            if args.command == "psf":
+                return _run_psf(args)
             if args.command == "deblur":
                 return _run_deblur(args)
             from coordgate_keras.zoo import weights_cli
@@ -254,7 +351,7 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:
         # Outputs are written atomically: the one in progress is removed.
-        print("coordgate-keras: interrupted", file=sys.stderr)
+        print("\ncoordgate-keras: interrupted", file=sys.stderr)
         return 130
 
 

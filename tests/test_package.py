@@ -101,6 +101,9 @@ def test_subpackages_load_on_first_use_and_import_prints_nothing():
     assert result.stderr == ""
 
 
+# A second fresh TensorFlow process (about 9 s of CPU); the quiet default is
+# checked by the test above.
+@pytest.mark.slow
 def test_verbose_environment_shows_the_start_up_logs():
     result = _python("import coordgate_keras", COORDGATE_KERAS_VERBOSE="1")
     assert result.returncode == 0

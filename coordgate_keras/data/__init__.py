@@ -2,10 +2,10 @@
 
 PSF models (`gaussian_psf_field`, `zernike_psf_field`, or measured PSFs in a
 `PSFField`), the blur operator (`blur_exact`, `blur_fast`, `blur_fast_tf`),
-noise (`NoiseModel`), sharp images (`microscopy_scene`, `ImageFolder`), and
-`tf.data` pipelines of (blurred, sharp) pairs (`deblur_dataset`,
-`write_deblur_dataset` / `load_deblur_dataset`, and the 1D task
-`varying_blur_1d_dataset`).
+noise (`NoiseModel`), blur then noise then clip in one call (`degrade`), sharp
+images (`microscopy_scene`, `ImageFolder`), and `tf.data` pipelines of
+(blurred, sharp) pairs (`deblur_dataset`, `write_deblur_dataset` /
+`load_deblur_dataset`, and the 1D task `varying_blur_1d_dataset`).
 
 Example:
 
@@ -16,12 +16,14 @@ Example:
 >>> ds = data.deblur_dataset(field, image_shape=(128, 128), batch_size=4)
 """
 
+from coordgate_keras.data.bead_report import BeadReport
 from coordgate_keras.data.blur import blur_exact, blur_fast, blur_fast_tf
 from coordgate_keras.data.datasets import (
     deblur_dataset,
     load_deblur_dataset,
     write_deblur_dataset,
 )
+from coordgate_keras.data.degrade import degrade
 from coordgate_keras.data.image_folder import ImageFolder
 from coordgate_keras.data.image_io import image_files, read_image, write_image
 from coordgate_keras.data.noise_model import NoiseModel
@@ -44,6 +46,7 @@ from coordgate_keras.data.signals_1d import (
 )
 
 __all__ = [
+    "BeadReport",
     "ImageFolder",
     "NoiseModel",
     "PSFField",
@@ -52,6 +55,7 @@ __all__ = [
     "blur_fast",
     "blur_fast_tf",
     "deblur_dataset",
+    "degrade",
     "field_coordinates",
     "gaussian_psf",
     "gaussian_psf_field",

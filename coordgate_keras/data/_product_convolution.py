@@ -82,13 +82,21 @@ def cached_plan(field, image_shape, rank=None, origin=None):
     return make_plan(field, image_shape, rank, origin)
 
 
-def make_plan(field, image_shape, rank=None, origin=None):
+@functools.lru_cache(maxsize=32)
+def _kernel_spectra(kernels_bytes, shape, fft_shape):
+    kernels = np.frombuffer(kernels_bytes, dtype=np.float64).reshape(shape)
+    return np.fft.rfft2(kernels, s=fft_shape)
+
+
+def make_plan(field, image_shape, rank=None, origin=None, drop_inactive=True):
     """Builds the terms of the blur by `field` on images of `image_shape`.
 
     With `rank=None` the terms are the grid PSFs and their bilinear weight maps
     (the exact operator); with an integer `rank` they are the SVD basis PSFs and
     interpolated coefficient maps (an approximation unless `rank` is full).
-    With `origin=(top, left)` the image is that window of the field's frame.
+    With `origin=(top, left)` the image is that window of the field's frame;
+    grid PSFs with no weight in the window are left out (`drop_inactive`; the
+    device simulator keeps every term for its static layout).
     """
     height, width = image_shape
     (gy, gx), k = field.grid_shape, field.kernel_size
@@ -106,7 +114,11 @@ def make_plan(field, image_shape, rank=None, origin=None):
         kernels = field.psfs.reshape(gy * gx, k, k)
         row_starts = np.repeat(row_starts, gx)
         col_starts = np.tile(col_starts, gy)
-        shared = gy * gx == 1
+        if origin is not None and drop_inactive:
+            active = maps.reshape(gy * gx, -1).any(axis=1)
+            maps, kernels = maps[active], kernels[active]
+            row_starts, col_starts = row_starts[active], col_starts[active]
+        shared = len(kernels) == 1
     else:
         kernels, coefficients = field.low_rank(rank)
         maps = np.einsum("iy,ijr,jx->ryx", wy, coefficients, wx)
@@ -115,7 +127,7 @@ def make_plan(field, image_shape, rank=None, origin=None):
         window_h, window_w = height, width
         shared = True
     fft_shape = (fft_size(window_h + k - 1), fft_size(window_w + k - 1))
-    kernels = np.ascontiguousarray(kernels)
+    kernels = np.ascontiguousarray(kernels, dtype=np.float64)
     return Plan(
         image_shape=(height, width),
         kernels=kernels,
@@ -123,7 +135,8 @@ def make_plan(field, image_shape, rank=None, origin=None):
         row_starts=row_starts.astype(np.int64),
         col_starts=col_starts.astype(np.int64),
         fft_shape=fft_shape,
-        kernel_fft=np.fft.rfft2(kernels, s=fft_shape),
+        # Windows of one frame share their spectra (same kernels and FFT size).
+        kernel_fft=_kernel_spectra(kernels.tobytes(), kernels.shape, fft_shape),
         shared_window=bool(shared),
     )
 

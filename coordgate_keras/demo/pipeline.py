@@ -1,11 +1,13 @@
 """The whole pipeline in one call: pretrained -> deblur -> int8 TFLite -> report."""
 
 import dataclasses
-import json
 import os
 import time
 
 import numpy as np
+
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 DEFAULT_MODELS = ("unet_d2", "coordgate_unet_d2")
 DEFAULT_TAG = "zernike_256"
@@ -47,6 +49,14 @@ class DemoOptions:
     threads: int = 2
     seed: int = 2026
 
+    def __post_init__(self):
+        # Checked here, not when first used: `threads` is used last, after
+        # the whole export.
+        for name in ("num_images", "image_size", "threads"):
+            setattr(self, name, av.positive_int(getattr(self, name), name))
+        self.finetune = av.non_negative_int(self.finetune, "finetune")
+        self.seed = av.seed(self.seed, "seed")
+
 
 def _say(message, verbose):
     if verbose:
@@ -87,7 +97,7 @@ def run_demo(options=None, verbose=True):
         f"[1/{steps}] models: {plain_name}, {gate_name} (weights '{options.tag}')",
         verbose,
     )
-    entry = zoo._weights.get_entry(gate_name, options.tag)
+    entry = zoo.weights_info(gate_name, options.tag)
     recipe = entry.metadata.get("recipe", {})
     models, training_note = {}, "pretrained"
     for name in options.models:
@@ -102,23 +112,19 @@ def run_demo(options=None, verbose=True):
     noise = _recipe_noise(recipe)
     size = (options.image_size, options.image_size)
     if options.images:
-        folder = data.ImageFolder(options.images, crop_size=size)
+        folder = data.ImageFolder(options.images, crop_shape=size)
         sharp = folder.crops(options.num_images, seed=options.seed)
     else:
         sharp = data.microscopy_scenes(options.num_images, size, seed=options.seed)
     sharp = np.asarray(sharp, "float32")
     if sharp.ndim == 3:
         sharp = sharp[..., None]
-    blurred = data.blur_fast(sharp, field)
-    if noise is not None:
-        blurred = noise(np.clip(blurred, 0.0, 1.0), seed=options.seed)
-    blurred = np.clip(blurred, 0.0, 1.0).astype("float32")
+    blurred = data.degrade(sharp, field, noise, seed=options.seed)
     # int8 calibration: other scenes through the same optics.
     calibration = None
     if options.export and not options.images:
         calib_sharp = data.microscopy_scenes(8, size, seed=options.seed + 1)
-        calibration = np.clip(data.blur_fast(calib_sharp, field), 0.0, 1.0)
-        calibration = calibration.astype("float32")
+        calibration = data.degrade(calib_sharp, field)
     _say(
         f"[2/{steps}] held-out data: {options.num_images} images "
         f"{size[0]}x{size[1]}, PSF field {field.grid_shape} grid of "
@@ -162,8 +168,8 @@ def run_demo(options=None, verbose=True):
 
     # === 5. Report ===
     grid = field.grid_shape
-    gain = report_lib.tile_psnr(outputs[gate_name], sharp, grid) - (
-        report_lib.tile_psnr(outputs[plain_name], sharp, grid)
+    gain = training.metrics.tile_psnr(sharp, outputs[gate_name], grid) - (
+        training.metrics.tile_psnr(sharp, outputs[plain_name], grid)
     )
     gates = report_lib.gate_maps(models[gate_name])
     png = os.path.join(options.out_dir, "report.png")
@@ -200,8 +206,9 @@ def run_demo(options=None, verbose=True):
         "report_png": png,
         "seconds": time.perf_counter() - started,
     }
-    with open(os.path.join(options.out_dir, "report.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    atomic_io.atomic_write_json(
+        os.path.join(options.out_dir, "report.json"), result, indent=1
+    )
     _say(
         f"[5/{steps}] report: {png} and report.json ({result['seconds']:.0f} s in all)",
         verbose,
@@ -217,7 +224,7 @@ def _model(name, options, recipe, verbose):
 
     from coordgate_keras import training
 
-    entry = zoo._weights.get_entry(name, options.tag)
+    entry = zoo.weights_info(name, options.tag)
     config = training.TrainConfig.from_dict(entry.metadata["recipe"])
     steps = options.finetune or 300
     # A laptop-sized run of the recipe: float32 (bfloat16 is slow on most
@@ -258,14 +265,10 @@ def _recipe_noise(recipe):
 
 
 def _scores(label, output, sharp, model, training):
-    import keras
-
-    mse = np.mean((np.asarray(output, "float64") - sharp.astype("float64")) ** 2)
-    ssim = training.ssim(sharp.astype("float32"), np.asarray(output, "float32"))
     return {
         "name": label,
-        "psnr": float(10.0 * np.log10(1.0 / max(mse, 1e-12))),
-        "ssim": float(np.mean(keras.ops.convert_to_numpy(ssim))),
+        "psnr": training.metrics.mean_psnr(sharp, output),
+        "ssim": float(np.mean(training.metrics.numpy_ssim(sharp, output))),
         "num_params": int(model.count_params()) if model is not None else None,
     }
 
@@ -285,7 +288,7 @@ def format_table(rows):
 def _weights_summary(name, tag):
     from coordgate_keras import zoo
 
-    meta = zoo._weights.get_entry(name, tag).metadata
+    meta = zoo.weights_info(name, tag).metadata
     return {
         "sha256": meta.get("sha256"),
         "steps": meta.get("steps"),

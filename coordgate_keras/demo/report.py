@@ -2,16 +2,7 @@
 
 import numpy as np
 
-
-def tile_psnr(output, sharp, grid):
-    """PSNR (dB) of each tile of a `grid` split of the field, over all images."""
-    n, h, w = sharp.shape[:3]
-    gh, gw = grid
-    th, tw = h // gh, w // gw
-    err = (np.asarray(output, "float64") - np.asarray(sharp, "float64")) ** 2
-    err = err[:, : th * gh, : tw * gw].mean(axis=-1)
-    mse = err.reshape(n, gh, th, gw, tw).mean(axis=(0, 2, 4))
-    return 10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))
+from coordgate_keras.utils import atomic_io
 
 
 def gate_maps(model, size=(128, 128), channels=4):
@@ -123,6 +114,7 @@ def draw(path, sharp, blurred, outputs, names, rows, gain, gates, field, title="
         f"{sharp.shape[1]}x{sharp.shape[2]} — {title}",
         fontsize=12,
     )
-    fig.savefig(path, bbox_inches="tight")
+    with atomic_io.atomic_file(path) as tmp:
+        fig.savefig(tmp, bbox_inches="tight", format="png")
     plt.close(fig)
     return path

@@ -8,6 +8,7 @@ from coordgate_keras.layers import _coords, _frame, _layout
 from coordgate_keras.utils import argument_validation as av
 
 ENCODINGS = ("mlp", "fourier", "map")
+MAX_UNITS = 2**16
 
 
 @keras.saving.register_keras_serializable(package="coordgate_keras")
@@ -145,6 +146,13 @@ class CoordGate(keras.layers.Layer):
         self.encoding_units = av.positive_int(
             encoding_units, "encoding_units", allow_none=True
         )
+        if self.encoding_units is not None and self.encoding_units > MAX_UNITS:
+            # Far above any useful width; 10**9 would exhaust memory, not fail.
+            raise av.invalid_value(
+                encoding_units,
+                "encoding_units",
+                f"None or a positive integer of at most {MAX_UNITS}",
+            )
         self.hidden_activation = av.activation(hidden_activation, "hidden_activation")
         self.gate_activation = av.activation(gate_activation, "gate_activation")
         self.use_projection = av.boolean(use_projection, "use_projection")
@@ -204,10 +212,10 @@ class CoordGate(keras.layers.Layer):
                 f"tensor. Received: input_shape={tuple(input_shape)}"
             )
         channels = input_shape[self._channel_axis]
-        if channels is None:
+        if channels is None or channels < 1:
             raise ValueError(
                 "Invalid input shape for CoordGate. The channel dimension must be "
-                f"known. Received: input_shape={tuple(input_shape)}"
+                f"known and positive. Received: input_shape={tuple(input_shape)}"
             )
         self.spatial_rank = len(input_shape) - 2
         self.channels = channels

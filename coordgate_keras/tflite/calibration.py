@@ -49,7 +49,7 @@ def simulated_inputs(input_shape, num_samples=8, seed=0):
         kernel_size = min(_KERNEL_SIZE, (min(height, width) - 1) // 2 * 2 + 1)
         grid = tuple(min(g, n) for g, n in zip(_GRID_SHAPE, (height, width)))
         field = data.gaussian_psf_field(grid_shape=grid, kernel_size=kernel_size)
-        blurred = data.NoiseModel()(data.blur_fast(sharp, field), seed=seed)
+        blurred = data.degrade(sharp, field, data.NoiseModel(), seed=seed)
     elif len(input_shape) == 3:
         _, length, channels = input_shape
         blurred, _ = data.varying_blur_1d(num_samples, length, seed=seed)
@@ -148,3 +148,25 @@ def _elements(data, name):
             f"{name} of type {type(data).__name__}",
         )
     return data
+
+
+def cover_value_range(batches, value_range):
+    """The calibration batches with the declared input range's ends in them.
+
+    The int8 input's scale and zero point come from the smallest and largest
+    calibration input. Calibration images rarely reach the ends of the
+    declared range (blurred images stay below 1), so inputs between their
+    maximum and the range's end would saturate. One pixel of the first sample
+    is set to `value_range[0]` and another to `value_range[1]`.
+
+    Args:
+        batches: list of float32 arrays (see `batches`); not modified.
+        value_range: tuple `(low, high)`.
+
+    Returns:
+        A new list of arrays.
+    """
+    batches = [np.array(b, dtype=np.float32) for b in batches]
+    first = batches[0].reshape(-1)
+    first[0], first[-1] = value_range
+    return batches

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import math
 import os
 import sys
@@ -9,7 +10,7 @@ import time
 
 import keras
 
-from coordgate_keras.training import _atomic
+from coordgate_keras.utils import atomic_io
 
 HISTORY_FIELDS = (
     "step",
@@ -140,12 +141,16 @@ class Trainer(keras.callbacks.Callback):
                 )
             if metrics["psnr"] > self.best.get("psnr", -math.inf):
                 self.best.update(psnr=metrics["psnr"], ssim=metrics["ssim"], step=step)
-                _atomic.save_model(
-                    self.network, os.path.join(self.workdir, "best.keras")
+                atomic_io.atomic_save(
+                    os.path.join(self.workdir, "best.keras"), self.network.save
                 )
-                _atomic.write_json(os.path.join(self.workdir, "best.json"), self.best)
+                atomic_io.atomic_write_json(
+                    os.path.join(self.workdir, "best.json"), self.best
+                )
         if final or step % self.cfg.checkpoint_every == 0:
-            _atomic.save_model(self.network, os.path.join(self.workdir, "last.keras"))
+            atomic_io.atomic_save(
+                os.path.join(self.workdir, "last.keras"), self.network.save
+            )
         row["seconds"] = round(self.clock.seconds(), 3)
         self.rows.append(row)
         write_history(os.path.join(self.workdir, "history.csv"), self.rows)
@@ -157,7 +162,7 @@ def write_history(path, rows):
     writer.writeheader()
     for row in rows:
         writer.writerow({k: row.get(k, "") for k in HISTORY_FIELDS})
-    _atomic.write_text(path, buffer.getvalue())
+    atomic_io.atomic_write_text(path, buffer.getvalue())
 
 
 def _learning_rate(optimizer):
@@ -188,6 +193,29 @@ class StepBackup(keras.callbacks.BackupAndRestore):
         if step % self.checkpoint_every == 0 or step >= self.clock.total_steps:
             if not self.model.stop_training:
                 self._save_model()
+
+    def _save_model(self):
+        # Keras writes both files in place, so a kill mid-write leaves a torn
+        # `latest.weights.h5` that no later run can load. Here they are built
+        # in a fresh folder that replaces `backup_dir` in one rename: a kill
+        # at any instant leaves the previous backup or the new one, whole.
+        with atomic_io.atomic_directory(self.backup_dir, overwrite=True) as tmp:
+            weights = os.path.join(tmp, os.path.basename(self._weights_path))
+            self.model.save_weights(weights, overwrite=True)
+            metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+            name = os.path.basename(self._training_metadata_path)
+            with open(os.path.join(tmp, name), "w") as f:
+                json.dump(metadata, f)
+
+    def _load_model(self):
+        try:
+            super()._load_model()
+        except OSError as error:
+            # Only a backup written by an older version (in place) can be torn.
+            raise OSError(
+                f"The backup {self._weights_path} cannot be read ({error}). "
+                f"Delete {self.backup_dir} to restart this run from step 0."
+            ) from error
 
 
 def terminal():

@@ -9,7 +9,7 @@ import os
 
 import keras
 
-from coordgate_keras.training import _checks
+from coordgate_keras.utils import argument_validation as av
 
 
 def backend():
@@ -88,7 +88,8 @@ def resolve(cfg, model_is_1d):
     num_devices = 1
     worker_index, num_workers, is_chief = 0, 1, True
     if strategy == "multi_worker" and name == "tensorflow":
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "strategy",
             "'multi_worker' on the JAX backend, or 'mirrored' (one host) on "
             "TensorFlow: Keras 3's `fit` fails under TensorFlow's "
@@ -120,14 +121,16 @@ def resolve(cfg, model_is_1d):
             "data_parallel": "the JAX backend",
             "multi_worker": "the JAX backend",
         }[strategy]
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "strategy",
             f"a strategy of the running backend ('{strategy}' needs {engine}; "
             f"this is {name})",
             f"strategy={cfg.strategy!r}",
         )
     if cfg.batch_size % num_devices:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "batch_size",
             f"a multiple of the number of devices ({num_devices})",
             f"batch_size={cfg.batch_size}",
@@ -140,7 +143,8 @@ def resolve(cfg, model_is_1d):
     elif simulator == "auto":
         simulator = "device" if (gpus > 0 or name == "jax") else "host"
     if cfg.batch_size % num_workers:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "batch_size",
             f"a multiple of the number of processes ({num_workers})",
             f"batch_size={cfg.batch_size}",
@@ -183,14 +187,16 @@ def _resolve_xla(cfg, name, gpus, tf_strategy):
     xla = cfg.xla == "on"
     if xla and name == "tensorflow":
         if cfg.deterministic:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "xla",
                 "'off' or 'auto' with deterministic=True on TensorFlow (Keras "
                 "turns XLA off under op determinism)",
                 f"xla={cfg.xla!r}",
             )
         if tf_strategy is not None and gpus == 0:
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "xla",
                 "'off' or 'auto' with a TensorFlow strategy on CPU devices (XLA "
                 "inside MirroredStrategy over CPU devices fails: 'Trying to "

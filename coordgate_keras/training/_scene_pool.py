@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from coordgate_keras.data import microscopy_scene
-from coordgate_keras.training import _atomic
+from coordgate_keras.utils import atomic_io
 
 # Bump when `microscopy_scene` changes what it draws: old cache files are ignored.
 _POOL_VERSION = 1
@@ -59,9 +59,7 @@ def scene_pool(cache_dir, seed, shape, count, log=print):
     if not os.path.isfile(path):
         log(f"making {count} training scenes of {shape[0]}x{shape[1]} -> {path}")
         scenes = make_scenes(shape, [(seed, 0, i) for i in range(count)])
-        with _atomic.staged_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, scenes)
+        atomic_io.atomic_write(path, lambda f: np.save(f, scenes))
     return np.load(path, mmap_mode="r")
 
 

@@ -16,7 +16,7 @@ import json
 import math
 import os
 
-from coordgate_keras.training import _checks
+from coordgate_keras.utils import argument_validation as av
 
 RECIPES_DIR = os.path.join(os.path.dirname(__file__), "recipes")
 
@@ -67,6 +67,15 @@ class TrainConfig:
             `"folder:PATH"` / `"dataset:PATH"`.
         image_size: int or `[height, width]`. Training image size (signal
             length for 1D models).
+        frame_size: None, int or `[height, width]`. The sensor frame the
+            training images are crops of (2D models; `None`: every image is a
+            whole frame, as before). With it the model is the two-input frame
+            form (`zoo.with_frame`): every sample is an `image_size` crop at a
+            random origin on the model's grid (`2**depth`), blurred through the
+            frame's PSF field with the light from a margin of the PSF radius;
+            the held-out set is the tiles covering whole held-out frames
+            (corners included), and `metrics.json` adds `psnr_frames`, the
+            PSNR of those frames restored tile by tile.
         psf: dict. The PSF field: `{"kind": "zernike", ...}` or
             `{"kind": "gaussian", ...}` with the keyword arguments of
             `data.zernike_psf_field` / `data.gaussian_psf_field`,
@@ -126,6 +135,7 @@ class TrainConfig:
     data_options: dict = dataclasses.field(default_factory=dict)
     eval_data: str | None = None
     image_size: int | list = 128
+    frame_size: int | list | None = None
     psf: dict = dataclasses.field(default_factory=lambda: copy.deepcopy(DEFAULT_PSF))
     noise: dict | None = dataclasses.field(
         default_factory=lambda: copy.deepcopy(DEFAULT_NOISE)
@@ -174,8 +184,8 @@ class TrainConfig:
     def from_dict(cls, values):
         """Builds a config from a mapping; unknown keys raise a `ValueError`."""
         if not isinstance(values, dict):
-            raise _checks.invalid(
-                "config", "a mapping of config fields", f"config={values!r}"
+            raise av.invalid_value(
+                None, "config", "a mapping of config fields", f"config={values!r}"
             )
         for key in values:
             _check_key(key)
@@ -194,8 +204,8 @@ class TrainConfig:
 
             values = yaml.safe_load(text) or {}
         else:
-            raise _checks.invalid(
-                "path", "a .json, .yaml or .yml file", f"path={path!r}"
+            raise av.invalid_value(
+                None, "path", "a .json, .yaml or .yml file", f"path={path!r}"
             )
         return cls.from_dict(values)
 
@@ -210,7 +220,8 @@ class TrainConfig:
 
         Values are parsed as YAML (`16`, `1e-3`, `[8, 8]`, `null`, `true`);
         `a.b=value` sets key `b` of the dict field `a` (`psf.kernel_size=15`,
-        `model_kwargs.base_filters=16`).
+        `model_kwargs.base_filters=16`). Setting `kind` of a dict field to a
+        new value (`psf.kind=file`) starts that dict afresh, so set it first.
         """
         import yaml
 
@@ -221,8 +232,11 @@ class TrainConfig:
             key, sep, text = str(assignment).partition("=")
             key = key.strip()
             if not sep or not key:
-                raise _checks.invalid(
-                    "assignment", "the form key=value", f"assignment={assignment!r}"
+                raise av.invalid_value(
+                    None,
+                    "assignment",
+                    "the form key=value",
+                    f"assignment={assignment!r}",
                 )
             value = yaml.safe_load(text) if text.strip() else ""
             head, _, sub = key.partition(".")
@@ -234,12 +248,16 @@ class TrainConfig:
             if target is None:
                 target = values[head] = {}
             if not isinstance(target, dict):
-                raise _checks.invalid(
+                raise av.invalid_value(
+                    None,
                     "assignment",
                     f"a dotted key only for a dict field (`{head}` is "
                     f"{type(target).__name__})",
                     f"assignment={assignment!r}",
                 )
+            if sub == "kind" and target.get("kind") != value:
+                # Another kind takes other keys: the old kind's are dropped.
+                target = values[head] = {}
             *parents, last = sub.split(".")
             for part in parents:
                 target = target.setdefault(part, {})
@@ -254,7 +272,7 @@ class TrainConfig:
 
     def save(self, path):
         """Writes `.json` or `.yaml`/`.yml` (chosen by the suffix), atomically."""
-        from coordgate_keras.training import _atomic
+        from coordgate_keras.utils import atomic_io
 
         path = os.fspath(path)
         if path.endswith(".json"):
@@ -264,15 +282,24 @@ class TrainConfig:
 
             text = yaml.safe_dump(self.to_dict(), sort_keys=False)
         else:
-            raise _checks.invalid(
-                "path", "a .json, .yaml or .yml file", f"path={path!r}"
+            raise av.invalid_value(
+                None, "path", "a .json, .yaml or .yml file", f"path={path!r}"
             )
-        _atomic.write_text(path, text)
+        atomic_io.atomic_write_text(path, text)
 
     def diff(self, other):
         """Names of the fields whose values differ from `other`'s."""
         mine, theirs = self.to_dict(), other.to_dict()
         return [name for name in mine if mine[name] != theirs.get(name)]
+
+    @property
+    def frame_shape(self):
+        """`(height, width)` of the frame, or None."""
+        if self.frame_size is None:
+            return None
+        if isinstance(self.frame_size, int):
+            return (self.frame_size, self.frame_size)
+        return tuple(self.frame_size)
 
     @property
     def image_shape(self):
@@ -299,7 +326,8 @@ def load_config(path_or_recipe):
     recipe = os.path.join(RECIPES_DIR, f"{path}.yaml")
     if os.sep not in path and os.path.isfile(recipe):
         return TrainConfig.from_file(recipe)
-    raise _checks.invalid(
+    raise av.invalid_value(
+        None,
         "path_or_recipe",
         "an existing .json/.yaml file or a recipe name, one of "
         + ", ".join(repr(r) for r in list_recipes()),
@@ -326,7 +354,8 @@ def _check_key(key):
     if key not in names:
         close = difflib.get_close_matches(str(key), names, n=3)
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "config",
             "keys among " + ", ".join(names) + hint,
             f"unknown key {key!r}",
@@ -345,16 +374,17 @@ def _check_data(name, value, allow_none=False, allow_sim=True):
         expected = ("'sim', " if allow_sim else "") + forms
         if allow_none:
             expected = "None, " + expected
-        raise _checks.invalid(name, expected, f"{name}={value!r}")
+        raise av.invalid_value(None, name, expected, f"{name}={value!r}")
 
 
 def _check_dict(name, value, keys=None):
     if not isinstance(value, dict):
-        raise _checks.invalid(name, "a mapping", f"{name}={value!r}")
+        raise av.invalid_value(None, name, "a mapping", f"{name}={value!r}")
     if keys is not None:
         for key in value:
             if key not in keys:
-                raise _checks.invalid(
+                raise av.invalid_value(
+                    None,
                     name,
                     "keys among " + ", ".join(keys),
                     f"unknown key {key!r} in {name}={value!r}",
@@ -383,12 +413,13 @@ def _validate(cfg):
     if cfg.model not in names:
         close = difflib.get_close_matches(str(cfg.model), names, n=3)
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-        raise _checks.invalid(
-            "model", "a registered model name" + hint, f"model={cfg.model!r}"
+        raise av.invalid_value(
+            None, "model", "a registered model name" + hint, f"model={cfg.model!r}"
         )
     _check_dict("model_kwargs", cfg.model_kwargs)
     if "input_shape" in cfg.model_kwargs:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "model_kwargs",
             "builder arguments without `input_shape` (set `image_size`)",
             f"model_kwargs={cfg.model_kwargs!r}",
@@ -398,7 +429,8 @@ def _validate(cfg):
         if cfg.model_kwargs["psfs"] != "field" or not (
             isinstance(num, int) and num >= 1 and math.isqrt(num) ** 2 == num
         ):
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "model_kwargs",
                 "`psfs: field` (the training field's PSFs) with `num_psfs` a "
                 "square number (1, 4, 9, ...) or unset; PSF arrays do not go in a "
@@ -413,8 +445,8 @@ def _validate(cfg):
             expected = "None, a `.weights.h5` path" + (
                 " or one of " + ", ".join(repr(t) for t in tags) if tags else ""
             )
-            raise _checks.invalid(
-                "init_weights", expected, f"init_weights={cfg.init_weights!r}"
+            raise av.invalid_value(
+                None, "init_weights", expected, f"init_weights={cfg.init_weights!r}"
             )
     _check_data("data", cfg.data)
     _check_dict("data_options", cfg.data_options, DATA_OPTION_KEYS)
@@ -422,21 +454,46 @@ def _validate(cfg):
     size = cfg.image_size
     if isinstance(size, (list, tuple)):
         if len(size) not in (1, 2):
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "image_size",
                 "a positive integer or [height, width]",
                 f"image_size={size!r}",
             )
         for s in size:
-            _checks.positive_int("image_size", s)
+            av.positive_int(s, "image_size")
     else:
-        _checks.positive_int("image_size", size)
+        av.positive_int(size, "image_size")
+    if cfg.frame_size is not None:
+        frame = cfg.frame_size
+        sizes = frame if isinstance(frame, (list, tuple)) else [frame]
+        if not (
+            len(sizes) in (1, 2)
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in sizes)
+        ):
+            raise av.invalid_value(
+                None,
+                "frame_size",
+                "None, a positive integer or [height, width]",
+                f"frame_size={frame!r}",
+            )
+        for s in sizes:
+            av.positive_int(s, "frame_size")
+        image = cfg.image_shape
+        if len(image) != 2 or any(f < i for f, i in zip(cfg.frame_shape, image)):
+            raise av.invalid_value(
+                None,
+                "frame_size",
+                f"a frame at least as large as image_size {tuple(image)} (2D models)",
+                f"frame_size={frame!r}",
+            )
     _check_dict("psf", cfg.psf)
     kind = cfg.psf.get("kind")
-    _checks.one_of("psf.kind", kind, PSF_KINDS)
+    av.choice(kind, "psf.kind", PSF_KINDS)
     _check_dict("psf", cfg.psf, ["kind"] + psf_keys(kind))
     if kind == "file" and not isinstance(cfg.psf.get("path"), str):
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "psf",
             "a 'path' to a PSFField .npz file for kind 'file'",
             f"psf={cfg.psf!r}",
@@ -444,27 +501,31 @@ def _validate(cfg):
     if cfg.noise is not None:
         _check_dict("noise", cfg.noise, NOISE_KEYS)
     for name in ("train_images", "eval_images", "batch_size", "steps"):
-        _checks.positive_int(name, getattr(cfg, name))
+        av.positive_int(getattr(cfg, name), name)
     for name in ("eval_seed", "seed", "warmup_steps", "eval_every"):
-        _checks.non_negative_int(name, getattr(cfg, name))
+        av.non_negative_int(getattr(cfg, name), name)
     for name in ("checkpoint_every", "log_every"):
-        _checks.positive_int(name, getattr(cfg, name))
+        av.positive_int(getattr(cfg, name), name)
     if cfg.warmup_steps >= cfg.steps:
-        raise _checks.invalid(
+        raise av.invalid_value(
+            None,
             "warmup_steps",
             f"fewer warm-up steps than `steps` ({cfg.steps})",
             f"warmup_steps={cfg.warmup_steps}",
         )
-    _checks.non_negative_float("learning_rate", cfg.learning_rate, strict=True)
-    _checks.non_negative_float("weight_decay", cfg.weight_decay)
-    _checks.one_of("optimizer", cfg.optimizer, OPTIMIZERS)
-    _checks.one_of("schedule", cfg.schedule, SCHEDULES)
-    _checks.one_of("loss", cfg.loss, LOSSES)
-    _checks.one_of("precision", cfg.precision, PRECISIONS)
-    _checks.one_of("xla", cfg.xla, XLA_MODES)
-    _checks.one_of("strategy", cfg.strategy, STRATEGIES)
-    _checks.one_of("simulator", cfg.simulator, SIMULATORS)
+    av.number(cfg.learning_rate, "learning_rate", minimum=0.0, min_inclusive=False)
+    av.number(cfg.weight_decay, "weight_decay", minimum=0.0)
+    av.choice(cfg.optimizer, "optimizer", OPTIMIZERS)
+    av.choice(cfg.schedule, "schedule", SCHEDULES)
+    av.choice(cfg.loss, "loss", LOSSES)
+    av.choice(cfg.precision, "precision", PRECISIONS)
+    av.choice(cfg.xla, "xla", XLA_MODES)
+    av.choice(cfg.strategy, "strategy", STRATEGIES)
+    av.choice(cfg.simulator, "simulator", SIMULATORS)
     if not isinstance(cfg.deterministic, bool):
-        raise _checks.invalid(
-            "deterministic", "True or False", f"deterministic={cfg.deterministic!r}"
+        raise av.invalid_value(
+            None,
+            "deterministic",
+            "True or False",
+            f"deterministic={cfg.deterministic!r}",
         )

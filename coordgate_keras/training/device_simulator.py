@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 from coordgate_keras.data import NoiseModel, _product_convolution
-from coordgate_keras.training import _checks
+from coordgate_keras.utils import argument_validation as av
 
 
 class DeviceSimulator(keras.layers.Layer):
@@ -77,7 +77,8 @@ class DeviceSimulator(keras.layers.Layer):
         if isinstance(noise, dict):
             noise = NoiseModel(**noise)
         if noise is not None and not isinstance(noise, NoiseModel):
-            raise _checks.invalid(
+            raise av.invalid_value(
+                None,
                 "noise",
                 "a `NoiseModel`, a dict of its arguments or None",
                 f"noise={noise!r}",
@@ -95,7 +96,7 @@ class DeviceSimulator(keras.layers.Layer):
 
     def _plan_arrays(self):
         plan = _product_convolution.make_plan(
-            self.psf_field, self.image_shape, origin=self.origin
+            self.psf_field, self.image_shape, origin=self.origin, drop_inactive=False
         )
         (gy, gx), k = self.psf_field.grid_shape, self.psf_field.kernel_size
         self._grid = (gy, gx)

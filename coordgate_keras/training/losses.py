@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from coordgate_keras.training import _checks
 from coordgate_keras.training.metrics import ssim
+from coordgate_keras.utils import argument_validation as av
 
 
 @keras.saving.register_keras_serializable(package="coordgate_keras")
@@ -34,5 +34,5 @@ _LOSSES = {"mse": mse_loss, "l1": l1_loss, "l1_ssim": l1_ssim_loss}
 
 def get_loss(name):
     """The loss function named `name` (`"mse"`, `"l1"` or `"l1_ssim"`)."""
-    _checks.one_of("loss", name, tuple(_LOSSES))
+    av.choice(name, "loss", tuple(_LOSSES))
     return _LOSSES[name]

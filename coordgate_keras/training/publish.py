@@ -2,9 +2,6 @@
 
 import json
 import os
-import platform
-
-import keras
 
 
 def publish_weights(workdir, tag, out_dir):
@@ -85,10 +82,4 @@ def _hardware():
     """Where the weights were published (in the session that trained them)."""
     from coordgate_keras.utils import system
 
-    return {
-        "machine": platform.machine(),
-        "backend": keras.backend.backend(),
-        "cpu": system.cpu_model(),
-        "cpu_cores": system.usable_cpus(),
-        "devices": system.accelerators() or ["CPU"],
-    }
+    return system.environment()

@@ -9,15 +9,17 @@ old content or the new, never a half-written file. On the way out:
 - SIGTERM is turned into `SystemExit(143)` while a write is in progress (in the
   main thread, when no other handler is installed), so it cleans up too;
 - SIGKILL and power loss cannot be handled: their temporaries carry the writing
-  process's id (`.<name>.tmp-<pid>-<random>`), and the next write into the same
+  process's id (`.<name>.tmp-<pid>-<random>[-<name>]`), and the next write into the same
   folder removes those whose process is gone (`remove_stale_temporaries`).
 
 API:
 
     atomic_write_bytes(path, data)
+    atomic_write_text(path, text)
     atomic_write_json(path, payload)
     atomic_write(path, write)            # write(binary_file), e.g. np.savez
     with atomic_file(path) as tmp: ...   # write + check tmp; raise to abandon
+    atomic_save(path, save)              # save(tmp) with tmp ending in path's name
     with atomic_directory(path) as tmp: ...  # a folder built whole, then moved
     with atomic_bundle(folder) as tmp: ...   # entries moved into a folder together
 
@@ -38,7 +40,10 @@ import signal
 import sys
 import threading
 
-_TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
+# A suffix may follow: Keras only saves to names ending in `.keras` /
+# `.weights.h5`, so such files are written as `<temporary>-<name>` or
+# `<temporary>.weights.h5`.
+_TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}(?:[-.].+)?$")
 _cleaned = set()
 _cleaned_lock = threading.Lock()
 
@@ -104,7 +109,7 @@ def remove_stale_temporaries(directory):
 
 
 @contextlib.contextmanager
-def atomic_file(path, overwrite=True, mode=0o644):
+def atomic_file(path, overwrite=True, mode=0o644, keep_name=False):
     """Yields a temporary path beside `path`; on a normal exit it becomes `path`.
 
     Write the temporary (and check it, if needed); raise to abandon it, which
@@ -114,6 +119,9 @@ def atomic_file(path, overwrite=True, mode=0o644):
         path: str or path-like. The destination file.
         overwrite: bool. Replace an existing `path`.
         mode: int. Permission bits of the new file.
+        keep_name: bool. The temporary ends in `path`'s own name, for writers
+            that check the suffix (Keras saves only to `*.keras` /
+            `*.weights.h5`).
 
     Example:
 
@@ -128,9 +136,12 @@ def atomic_file(path, overwrite=True, mode=0o644):
     'done'
     """
     path, tmp = _stage(path, overwrite)
+    named = f"{tmp}-{os.path.basename(path)}" if keep_name else tmp
     with _cleanup_on_sigterm():
         try:
-            yield tmp
+            yield named
+            if keep_name and os.path.isfile(named):
+                os.replace(named, tmp)
             if not os.path.isfile(tmp):
                 raise FileNotFoundError(
                     f"Nothing was written to the temporary file of {path}."
@@ -142,8 +153,9 @@ def atomic_file(path, overwrite=True, mode=0o644):
                 check_destination(path, overwrite)
             os.replace(tmp, path)
         finally:
-            if os.path.lexists(tmp):
-                _remove(tmp)
+            for leftover in {tmp, named}:
+                if os.path.lexists(leftover):
+                    _remove(leftover)
 
 
 def atomic_write(path, write, overwrite=True):
@@ -164,9 +176,34 @@ def atomic_write(path, write, overwrite=True):
             write(f)
 
 
+def atomic_save(path, save, overwrite=True):
+    """Calls `save(temporary_path)`, then moves the file to `path`.
+
+    The temporary ends in `path`'s name, for savers that check or add a
+    suffix: `atomic_save("final.keras", model.save)`, `np.save`.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from coordgate_keras.utils.atomic_io import atomic_save
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.npy")
+    >>> atomic_save(path, lambda tmp: np.save(tmp, np.arange(3)))
+    >>> np.load(path).tolist(), os.listdir(os.path.dirname(path))
+    ([0, 1, 2], ['x.npy'])
+    """
+    with atomic_file(path, overwrite=overwrite, keep_name=True) as tmp:
+        save(tmp)
+
+
 def atomic_write_bytes(path, data, overwrite=True):
     """Writes `data` (bytes) to `path` atomically."""
     atomic_write(path, lambda f: f.write(data), overwrite=overwrite)
+
+
+def atomic_write_text(path, text, overwrite=True):
+    """Writes `text` as UTF-8 to `path` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
 
 
 def atomic_write_json(path, payload, overwrite=True, indent=2):

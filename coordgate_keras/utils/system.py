@@ -1,5 +1,6 @@
-"""What machine this is: the CPU model, the cores this process may use and the
-accelerators the active Keras backend sees.
+"""What machine this is: the CPU model, the cores this process may use, the
+accelerators the active Keras backend sees, and `environment()`, the one record
+of all that plus the library versions.
 
 Recorded by weight sidecars (`training.publish_weights`) and by the benchmarks.
 """
@@ -64,3 +65,56 @@ def accelerators():
 
         return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return []
+
+
+def environment():
+    """The package's one record of where and with what something ran.
+
+    Weight sidecars and every benchmark store this dict (adding their own
+    fields, such as the command line), so results files share its keys.
+
+    Returns:
+        A JSON-ready dict: `hardware` (the accelerators, else `"CPU: <model>,
+        <n> cores"`), `gpus`, `cpu_model`, `cpus_usable`, `cpu_count`,
+        `machine`, `load_average_at_start` (1, 5, 15 min), `backend`,
+        `backend_version`, `keras`, `coordgate_keras`, `numpy`, `python`,
+        `platform`.
+
+    Example:
+
+    >>> import keras
+    >>> from coordgate_keras.utils.system import environment
+    >>> env = environment()
+    >>> env["cpus_usable"] >= 1 and env["keras"] == keras.__version__
+    True
+    """
+    import importlib
+
+    import keras
+    import numpy as np
+
+    from coordgate_keras._version import __version__
+
+    backend = keras.backend.backend()
+    try:
+        backend_version = importlib.import_module(backend).__version__
+    except (ImportError, AttributeError):
+        backend_version = None
+    gpus = accelerators()
+    cpu, usable = cpu_model(), usable_cpus()
+    return {
+        "hardware": ", ".join(gpus) if gpus else f"CPU: {cpu}, {usable} cores",
+        "gpus": gpus,
+        "cpu_model": cpu,
+        "cpus_usable": usable,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "backend": backend,
+        "backend_version": backend_version,
+        "keras": keras.__version__,
+        "coordgate_keras": __version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }

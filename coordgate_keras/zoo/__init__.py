@@ -24,6 +24,7 @@ from coordgate_keras.zoo._registry import (
     model_info,
     register_model,
     register_weights,
+    weights_info,
 )
 from coordgate_keras.zoo._weights import WeightEntry, WeightsError
 from coordgate_keras.zoo.cnn1d import build_cnn1d
@@ -54,4 +55,5 @@ __all__ = [
     "register_model",
     "register_weights",
     "with_frame",
+    "weights_info",
 ]

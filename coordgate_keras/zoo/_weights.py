@@ -144,6 +144,10 @@ def entries():
 def get_entry(model, tag):
     """The entry of `(model, tag)`; an unknown tag lists the known ones."""
     known = tags(model)
+    if not known:
+        from coordgate_keras.zoo import _registry
+
+        _registry._get_entry(model)  # An unknown name: the registry's error.
     if tag not in known:
         expected = (
             "None or one of " + ", ".join(repr(t) for t in known)
@@ -216,10 +220,22 @@ def resolve(model, tag, base_url=None, cache_dir=None, download=True):
     if entry.packaged_path:
         return _check_hash(entry.packaged_path, entry)
     cached = cache_path(entry, cache_dir)
-    if os.path.isfile(cached) and sha256_of(cached) == entry.sha256:
-        return cached
+    damaged = None
+    if os.path.isfile(cached):
+        actual = sha256_of(cached)
+        if actual == entry.sha256:
+            return cached
+        damaged = (
+            f"The cached weight file {cached} of model `{model}` tag `{tag}` is "
+            f"damaged (SHA-256 {actual}, expected {entry.sha256}); delete it"
+        )
     url = download_url(entry, base_url)
     if url is None:
+        if damaged:
+            raise WeightsError(
+                f"{damaged} and pass `base_url=` or set ${WEIGHTS_URL_ENV} to "
+                f"download it again."
+            )
         raise WeightsError(
             f"Weights `{tag}` of model `{model}` are not packaged and not in the "
             f"cache ({cached}), and no download location is set. Pass "
@@ -227,6 +243,8 @@ def resolve(model, tag, base_url=None, cache_dir=None, download=True):
             f"{entry.filename}."
         )
     if not download:
+        if damaged:
+            raise WeightsError(f"{damaged}, or allow downloading to replace it.")
         raise WeightsError(
             f"Weights `{tag}` of model `{model}` are not in the cache ({cached}) "
             "and downloading is off."
@@ -414,10 +432,9 @@ def write(model, out_dir, name, tag, builder_kwargs, metadata):
     os.makedirs(out_dir, exist_ok=True)
     weights_path = os.path.join(out_dir, weight_filename(name, tag))
     sidecar_path = os.path.join(out_dir, sidecar_filename(name, tag))
-    with atomic_io.atomic_file(weights_path) as tmp:
-        # Keras insists on the `.weights.h5` suffix.
-        model.save_weights(tmp + ".weights.h5")
-        os.replace(tmp + ".weights.h5", tmp)
+    # Keras insists on the `.weights.h5` suffix: the temporary keeps the name.
+    with atomic_io.atomic_file(weights_path, keep_name=True) as tmp:
+        model.save_weights(tmp)
         digest = sha256_of(tmp)
     sidecar = {
         "model": name,

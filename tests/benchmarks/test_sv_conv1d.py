@@ -129,6 +129,9 @@ def test_presets_train_the_same_budget_for_every_model():
         assert set(config.widths) == set(sv.TASKS)
 
 
+# A benchmark smoke run (trains every model, writes tables and plots): about
+# 13 s of CPU.
+@pytest.mark.slow
 def test_tiny_study_end_to_end(tmp_path):
     lines = []
     results = sv.run_study(TINY, tmp_path, log=lines.append)

@@ -5,9 +5,7 @@ import pytest
 from coordgate_keras.layers import AddCoords
 from coordgate_keras.testing import run_layer_test
 
-TF_ONLY = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="dynamic shapes via tf.function"
-)
+TF_ONLY = pytest.mark.tf_only(reason="dynamic shapes via tf.function")
 
 
 def _coords(x, **kwargs):

@@ -7,9 +7,7 @@ import pytest
 from coordgate_keras.layers import CoordGate
 from coordgate_keras.testing import run_layer_test
 
-TF_ONLY = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="inspects a tf.function graph"
-)
+TF_ONLY = pytest.mark.tf_only(reason="inspects a tf.function graph")
 
 _erf = np.vectorize(math.erf)
 NUMPY_ACTIVATIONS = {

@@ -260,6 +260,21 @@ def test_cli_model_default_input_shape_is_the_reference_shape(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_cli_prints_only_its_error(tmp_path, capsys):
+    argv = ["--model", "unet_d2", "--input-shape", "1,30,30,1"]
+    assert cli.main(argv + ["--out", str(tmp_path / "out")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "coordgate-export: error: Invalid value for argument `--input-shape`. "
+        "Expected height and width divisible by 2**depth = 4 (depth=2), or None; "
+        "nearest valid sizes: 30 -> 28 or 32. Received: --input-shape=1,30,30,1\n"
+    )
+
+
+# A fresh TensorFlow process (about 10 s of CPU): the console script prints no
+# start-up logs either; the in-process test above checks the message.
+@pytest.mark.slow
 def test_console_script_prints_only_its_error(tmp_path):
     script = os.path.join(os.path.dirname(sys.executable), "coordgate-export")
     result = subprocess.run(

@@ -96,6 +96,9 @@ def test_ctrl_c_mid_bundle_leaves_the_folder_as_it_was(tmp_path, monkeypatch, ex
         assert os.listdir(out) == ["notes.txt"]
 
 
+# A fresh TensorFlow process (about 10 s of CPU); tests/utils/test_atomic_io.py
+# checks the same SIGTERM clean-up on the writer itself without TensorFlow.
+@pytest.mark.slow
 def test_sigterm_mid_bundle_leaves_nothing(tmp_path):
     script = textwrap.dedent(
         f"""

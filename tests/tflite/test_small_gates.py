@@ -1,5 +1,7 @@
 """Compact gates: row and column terms (or the coarse map), not the whole gate."""
 
+import collections
+
 import keras
 import numpy as np
 import pytest
@@ -199,7 +201,7 @@ def _two_gate_model(with_gates):
 
 
 @pytest.mark.parametrize("quantization", ["none", "int8"])
-def test_separable_tflite_is_small_and_exact(tmp_path, quantization):
+def test_separable_tflite_is_small_and_exact(tmp_path, quantization, spatial_ops):
     shape = (1, 64, 64, 1)
     keras.utils.set_random_seed(0)
     model = _two_gate_model(True)
@@ -224,7 +226,19 @@ def test_separable_tflite_is_small_and_exact(tmp_path, quantization):
     )
     assert largest < 64 * 64 * 8 / 4
     census = op_census(path)
-    assert census["ADD"] == 3 * 2 and census["MUL"] == 2 * 2
+    # Once per model: SLICE, MUL by 0 and ADD 1 make a one from the input.
+    # Per gate: the row term times the one (small), one full-size ADD with
+    # the column term (ReLU fused), one full-size MUL by the gate.
+    assert census["SLICE"] == 1
+    assert census["ADD"] == 1 + 2 and census["MUL"] == 1 + 2 * 2
+    assert spatial_ops(path) == collections.Counter(
+        {
+            ("ADD", "full"): 2,
+            ("MUL", "full"): 2,
+            ("ADD", "small"): 1,
+            ("MUL", "small"): 3,
+        }
+    )
     assert "RELU" not in census
     # Constant gates store 2 x 64 x 64 x 8 values; the terms 2 x (64 + 64) x 8.
     gate_values = 2 * 64 * 64 * 8
@@ -243,14 +257,18 @@ def test_separable_tflite_is_small_and_exact(tmp_path, quantization):
         assert psnr["auto"] >= 30.0, psnr
 
 
-def test_map_gate_tflite(tmp_path):
+def test_map_gate_tflite(tmp_path, spatial_ops):
     keras.utils.set_random_seed(0)
     model = _gate_model(encoding="map", map_size=4, map_initializer="random_normal")
     path = tmp_path / "map.tflite"
     report = export_tflite(model, path, (1, 48, 48, 3))
     assert report["verification"]["max_abs_error"] <= 1e-4
     census = op_census(path)
-    assert census["RESIZE_BILINEAR"] == 1 and census["MUL"] == 2
+    # The map times the model's one (small), resized, one full-size MUL.
+    assert census["RESIZE_BILINEAR"] == 1 and census["MUL"] == 3
+    assert spatial_ops(path) == collections.Counter(
+        {("MUL", "full"): 1, ("MUL", "small"): 2, ("ADD", "small"): 1}
+    )
     largest = max(
         np.prod(t.shape)
         for op in list_operators(path)
@@ -260,9 +278,9 @@ def test_map_gate_tflite(tmp_path):
     assert largest < 48 * 48
 
 
-@pytest.mark.parametrize(
-    "quantization", ["none", pytest.param("int8", marks=pytest.mark.slow)]
-)
+# Two 256x256 exports of base-32 U-Nets per mode: `make test-slow`.
+@pytest.mark.slow
+@pytest.mark.parametrize("quantization", ["none", "int8"])
 def test_registry_coordgate_unet_file_size_at_256(tmp_path, quantization):
     """Issue 13's target: CoordGate U-Net file <= 1.25x the plain U-Net's at 256^2."""
     from coordgate_keras.zoo import create_model

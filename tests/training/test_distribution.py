@@ -85,13 +85,10 @@ def test_tensorflow_mirrored_strategy_matches_one_device(tmp_path, check_match):
     )
 
 
+@pytest.mark.tf_only(reason="TF run")
 def test_tensorflow_multi_worker_is_refused(tmp_path):
-    import keras
-
     from coordgate_keras.training import TrainConfig, train
 
-    if keras.backend.backend() != "tensorflow":
-        pytest.skip("TF run")
     with pytest.raises(
         ValueError,
         match=r"Invalid value for argument `strategy`. Expected 'multi_worker' on the JAX backend, or 'mirrored' \(one host\) on TensorFlow: Keras 3's `fit` fails under TensorFlow's MultiWorkerMirroredStrategy .*tensorflow/tensorflow#72388\). Received: strategy='multi_worker' on the TensorFlow backend",

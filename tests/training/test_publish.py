@@ -3,6 +3,7 @@
 import hashlib
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -49,7 +50,9 @@ def test_published_file_and_sidecar_describe_what_a_user_loads(tmp_path):
     assert sidecar["builder_kwargs"] == {"residual": True, "base_filters": 4}
     assert sidecar["recipe"] == cfg.to_dict() and sidecar["steps"] == 3
     hardware = sidecar["trained_on"]
-    assert hardware["cpu_cores"] >= 1 and hardware["cpu"] and hardware["devices"]
+    assert hardware["cpus_usable"] >= 1 and hardware["cpu_model"]
+    assert hardware["backend"] == keras.backend.backend()
+    assert hardware["keras"] == keras.__version__ and hardware["hardware"]
 
     # The sidecar's metrics are what the file gives, scored independently.
     model = create_model(

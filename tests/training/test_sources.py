@@ -4,16 +4,13 @@ import json
 import os
 import shutil
 
-import keras
 import numpy as np
 import pytest
 
 from coordgate_keras import data
 from coordgate_keras.training import TrainConfig, heldout_data, train
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="TF run (JAX in test_train)"
-)
+pytestmark = pytest.mark.tf_only(reason="TF run (JAX in test_train)")
 
 BASE = dict(
     model="unet_d1",

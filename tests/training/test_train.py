@@ -69,13 +69,13 @@ def _learnability(backend_name):
     return before, after
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF run")
+@pytest.mark.tf_only(reason="TF run")
 def test_learnability_tensorflow():
     before, after = _learnability("tensorflow")
     assert after < 0.2 * before, (before, after)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF run")
+@pytest.mark.tf_only(reason="TF run")
 def test_train_end_to_end_tensorflow(tmp_path, capsys):
     cfg = TrainConfig(**TINY)
     workdir = tmp_path / "run"
@@ -179,6 +179,9 @@ JAX_SCRIPT = textwrap.dedent(
 )
 
 
+# A subprocess training on JAX (its own start, two logical devices): `make
+# test-slow`; the in-process TensorFlow run above covers the trainer by default.
+@pytest.mark.slow
 def test_train_end_to_end_jax_without_tensorflow(tmp_path, check_match):
     """Learnability, the CLI, and DataParallel on two logical devices matching
     one device (tolerance: see test_distribution.py), on JAX in a subprocess
@@ -223,7 +226,7 @@ def test_train_end_to_end_jax_without_tensorflow(tmp_path, check_match):
     assert result["distribution"]["data_parallel"]["metrics"]["simulator"] == "device"
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF run")
+@pytest.mark.tf_only(reason="TF run")
 def test_xla_setting_is_resolved_honoured_and_logged(tmp_path, capsys):
     from coordgate_keras.training import _runtime
 

@@ -75,6 +75,33 @@ def test_atomic_file_commits_only_on_success(tmp_path):
     assert oct(path.stat().st_mode & 0o777) == "0o644"
 
 
+def test_atomic_save_gives_the_saver_a_name_with_the_suffix(tmp_path):
+    path = tmp_path / "final.keras"
+    seen = []
+
+    def save(tmp):
+        # Keras' `model.save` refuses a name without `.keras`; `np.save` adds `.npy`.
+        seen.append(os.path.basename(tmp))
+        assert tmp.endswith("final.keras") and os.path.dirname(tmp) == str(tmp_path)
+        with open(tmp, "w") as f:
+            f.write("model")
+
+    atomic_io.atomic_save(path, save)
+    assert path.read_text() == "model" and _entries(tmp_path) == ["final.keras"]
+    assert seen[0].startswith(".final.keras.tmp-")
+
+    def fail(tmp):
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_io.atomic_save(path, fail)
+    assert path.read_text() == "model" and _entries(tmp_path) == ["final.keras"]
+    atomic_io.atomic_write_text(tmp_path / "a.txt", "é\n")
+    assert (tmp_path / "a.txt").read_bytes() == "é\n".encode()
+
+
 def test_atomic_directory(tmp_path):
     target = tmp_path / "checkpoint"
     with atomic_io.atomic_directory(target) as tmp:
@@ -168,14 +195,17 @@ def test_sigkill_leftovers_are_removed_by_the_next_write(tmp_path):
             open(os.path.join(tmp, "a.tflite"), "wb").write(b"x" * 1000)
             with atomic_io.atomic_file("out/b.json") as single:
                 open(single, "wb").write(b"half")
-                os.kill(os.getpid(), signal.SIGKILL)
+                with atomic_io.atomic_file("out/m.keras", keep_name=True) as named:
+                    open(named, "wb").write(b"half")
+                    os.kill(os.getpid(), signal.SIGKILL)
         """,
         tmp_path,
     )
     assert result.returncode == -signal.SIGKILL
     out = tmp_path / "out"
     leftovers = [name for name in _entries(out) if ".tmp-" in name]
-    assert len(leftovers) == 2 and "keep.txt" in _entries(out)
+    assert len(leftovers) == 3 and "keep.txt" in _entries(out)
+    assert any(name.endswith("-m.keras") for name in leftovers)
     # A live process's temporaries are left alone; a dead one's are removed.
     live = out / f".c.json.tmp-{os.getpid()}-0123abcd"
     live.write_text("in progress")
