@@ -68,6 +68,12 @@ def test_frame_models_refuse_other_frames_tiles_and_overlaps(models):
         deblur(tiles, _frames(FRAME), tile=32)
     with pytest.raises(ValueError, match=r"multiples of the alignment 4 smaller"):
         deblur(tiles, _frames(FRAME), overlap=6)
+    import keras
+
+    image, other = keras.Input((8, 8, 1)), keras.Input((2,))
+    two = keras.Model([image, other], keras.layers.Conv2D(1, 3, padding="same")(image))
+    with pytest.raises(ValueError, match=r"a one-input model or a frame model"):
+        deblur(two, _frames((8, 8)))
     small, _ = models["coordgate_unet_d1"]
     big_margin, _ = _pair("coordgate_unet_d2", 32)
     with pytest.raises(ValueError, match=r"tiles larger than the overlap that covers "
