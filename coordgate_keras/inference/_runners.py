@@ -90,6 +90,14 @@ class _KerasRunner(_Runner):
             from coordgate_keras import zoo
 
             geometry = zoo.frame_geometry(model)
+            if geometry is None:
+                raise av.invalid_value(
+                    model.name,
+                    "model",
+                    "a one-input model or a frame model "
+                    "(`coordgate_keras.zoo.with_frame`)",
+                    f"model {model.name!r} with two inputs and no frame",
+                )
             self.frame_shape = tuple(geometry["frame_shape"])
             self.alignment = int(geometry["alignment"])
         self._receptive_field = None
