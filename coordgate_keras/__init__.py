@@ -36,7 +36,7 @@ from coordgate_keras.layers import (  # noqa: E402
     CoordGate,
 )
 
-_SUBPACKAGES = ("data", "testing", "tflite", "training", "utils", "zoo")
+_SUBPACKAGES = ("data", "inference", "testing", "tflite", "training", "utils", "zoo")
 
 __all__ = [
     "AddCoords",

@@ -16,6 +16,7 @@ Example:
 >>> ds = data.deblur_dataset(field, image_shape=(128, 128), batch_size=4)
 """
 
+from coordgate_keras.data.bead_report import BeadReport
 from coordgate_keras.data.blur import blur_exact, blur_fast, blur_fast_tf
 from coordgate_keras.data.datasets import (
     deblur_dataset,
@@ -24,6 +25,7 @@ from coordgate_keras.data.datasets import (
 )
 from coordgate_keras.data.degrade import degrade
 from coordgate_keras.data.image_folder import ImageFolder
+from coordgate_keras.data.image_io import image_files, read_image, write_image
 from coordgate_keras.data.noise_model import NoiseModel
 from coordgate_keras.data.psf_field import PSFField
 from coordgate_keras.data.psfs import (
@@ -44,6 +46,7 @@ from coordgate_keras.data.signals_1d import (
 )
 
 __all__ = [
+    "BeadReport",
     "ImageFolder",
     "NoiseModel",
     "PSFField",
@@ -56,14 +59,17 @@ __all__ = [
     "field_coordinates",
     "gaussian_psf",
     "gaussian_psf_field",
+    "image_files",
     "load_deblur_dataset",
     "microscopy_scene",
     "microscopy_scenes",
     "random_signals_1d",
+    "read_image",
     "varying_blur_1d",
     "varying_blur_1d_dataset",
     "varying_blur_1d_matrix",
     "write_deblur_dataset",
+    "write_image",
     "zernike",
     "zernike_psf",
     "zernike_psf_field",

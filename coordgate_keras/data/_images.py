@@ -6,6 +6,8 @@ scale them first, e.g. `x / 255` for 8-bit images. `ImageFolder` does that
 scaling for files, where the dtype says what the maximum is.
 """
 
+import numpy as np
+
 from coordgate_keras.utils import argument_validation as av
 
 IMAGE_RANGE = (0.0, 1.0)
@@ -32,3 +34,43 @@ def image_layout(shape, name="images"):
         "(batch, height, width, channels)",
     )
     return shape[:2] if len(shape) < 4 else shape[1:3]
+
+
+def to_unit_range(raw, path, name="directory"):
+    """A decoded image's intensities as float64: integers divided by their
+    dtype's maximum (255 for 8-bit, 65535 for 16-bit), booleans as 0 or 1,
+    floats unchanged; non-finite values refused. `path` and `name` go into
+    the error message."""
+    if raw.dtype == np.bool_:
+        raw = raw.astype(np.uint8) * 255
+    if np.issubdtype(raw.dtype, np.integer):
+        image = raw.astype(np.float64) / np.iinfo(raw.dtype).max
+    elif np.issubdtype(raw.dtype, np.floating):
+        image = raw.astype(np.float64)
+    else:
+        raise av.invalid_value(
+            None, name, "integer or float images", f"{path!r} with dtype {raw.dtype}"
+        )
+    if not np.all(np.isfinite(image)):
+        raise av.invalid_value(
+            None,
+            name,
+            "images with finite values (no NaN or infinity)",
+            f"{path!r} with {np.size(image) - np.isfinite(image).sum()} "
+            "non-finite value(s)",
+        )
+    return image
+
+
+def from_unit_range(image, dtype):
+    """The inverse of `to_unit_range` for a result in `[0, 1]`: clipped to it,
+    then integers scaled by their dtype's maximum and rounded, booleans
+    thresholded at 0.5, floats cast."""
+    dtype = np.dtype(dtype)
+    image = np.clip(image, 0.0, 1.0)
+    if dtype == np.bool_:
+        return image >= 0.5
+    if np.issubdtype(dtype, np.integer):
+        top = np.iinfo(dtype).max
+        return np.rint(image.astype(np.float64) * top).astype(dtype)
+    return image.astype(dtype)

@@ -11,7 +11,6 @@ import functools
 
 import numpy as np
 
-from coordgate_keras.data import psf_field as psf_field_lib
 from coordgate_keras.utils import argument_validation as av
 
 
@@ -65,32 +64,43 @@ def _support_windows(weights):
     """Common-length windows covering the support of each row of `weights`."""
     num_nodes, num_pixels = weights.shape
     nonzero = weights > 0
-    starts = np.argmax(nonzero, axis=1)
-    ends = num_pixels - np.argmax(nonzero[:, ::-1], axis=1)
+    active = nonzero.any(axis=1)
+    # A node with no weight on these pixels (a window of a frame far from it)
+    # gets an empty support: its term is all zeros wherever its window falls.
+    starts = np.where(active, np.argmax(nonzero, axis=1), 0)
+    ends = np.where(active, num_pixels - np.argmax(nonzero[:, ::-1], axis=1), 0)
     length = int(np.max(ends - starts))
     starts = np.minimum(starts, num_pixels - length)
     return starts, length
 
 
 @functools.lru_cache(maxsize=8)
-def cached_plan(field, image_shape, rank=None):
-    """`make_plan`, cached per `(field, image_shape, rank)`; checks `rank`."""
+def cached_plan(field, image_shape, rank=None, origin=None):
+    """`make_plan`, cached per `(field, image_shape, rank, origin)`; checks `rank`."""
     if rank is not None:
         rank = av.positive_int(rank, "rank")
-    return make_plan(field, image_shape, rank)
+    return make_plan(field, image_shape, rank, origin)
 
 
-def make_plan(field, image_shape, rank=None):
+@functools.lru_cache(maxsize=32)
+def _kernel_spectra(kernels_bytes, shape, fft_shape):
+    kernels = np.frombuffer(kernels_bytes, dtype=np.float64).reshape(shape)
+    return np.fft.rfft2(kernels, s=fft_shape)
+
+
+def make_plan(field, image_shape, rank=None, origin=None, drop_inactive=True):
     """Builds the terms of the blur by `field` on images of `image_shape`.
 
     With `rank=None` the terms are the grid PSFs and their bilinear weight maps
     (the exact operator); with an integer `rank` they are the SVD basis PSFs and
     interpolated coefficient maps (an approximation unless `rank` is full).
+    With `origin=(top, left)` the image is that window of the field's frame;
+    grid PSFs with no weight in the window are left out (`drop_inactive`; the
+    device simulator keeps every term for its static layout).
     """
     height, width = image_shape
     (gy, gx), k = field.grid_shape, field.kernel_size
-    wy = psf_field_lib.axis_weights(height, gy)
-    wx = psf_field_lib.axis_weights(width, gx)
+    wy, wx = field.window_weights((height, width), origin)
     if rank is None:
         row_starts, window_h = _support_windows(wy)
         col_starts, window_w = _support_windows(wx)
@@ -104,7 +114,11 @@ def make_plan(field, image_shape, rank=None):
         kernels = field.psfs.reshape(gy * gx, k, k)
         row_starts = np.repeat(row_starts, gx)
         col_starts = np.tile(col_starts, gy)
-        shared = gy * gx == 1
+        if origin is not None and drop_inactive:
+            active = maps.reshape(gy * gx, -1).any(axis=1)
+            maps, kernels = maps[active], kernels[active]
+            row_starts, col_starts = row_starts[active], col_starts[active]
+        shared = len(kernels) == 1
     else:
         kernels, coefficients = field.low_rank(rank)
         maps = np.einsum("iy,ijr,jx->ryx", wy, coefficients, wx)
@@ -113,7 +127,7 @@ def make_plan(field, image_shape, rank=None):
         window_h, window_w = height, width
         shared = True
     fft_shape = (fft_size(window_h + k - 1), fft_size(window_w + k - 1))
-    kernels = np.ascontiguousarray(kernels)
+    kernels = np.ascontiguousarray(kernels, dtype=np.float64)
     return Plan(
         image_shape=(height, width),
         kernels=kernels,
@@ -121,7 +135,8 @@ def make_plan(field, image_shape, rank=None):
         row_starts=row_starts.astype(np.int64),
         col_starts=col_starts.astype(np.int64),
         fft_shape=fft_shape,
-        kernel_fft=np.fft.rfft2(kernels, s=fft_shape),
+        # Windows of one frame share their spectra (same kernels and FFT size).
+        kernel_fft=_kernel_spectra(kernels.tobytes(), kernels.shape, fft_shape),
         shared_window=bool(shared),
     )
 

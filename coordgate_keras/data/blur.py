@@ -34,23 +34,27 @@ import numpy as np
 
 from coordgate_keras.data import _product_convolution
 from coordgate_keras.data._images import check_images, image_layout
-from coordgate_keras.data.psf_field import axis_weights, check_psf_field
+from coordgate_keras.data.psf_field import check_psf_field
 from coordgate_keras.utils import argument_validation as av
 
 
-def _to_bchw(images, psf_field):
-    """Validates `images` and returns them as float64 `(batch, channels, H, W)`."""
+def _to_bchw(images, psf_field, origin=None):
+    """Validates `images` and returns them as float64 `(batch, channels, H, W)`,
+    their `(H, W)` and the window's origin (None for a whole image)."""
     check_psf_field(psf_field)
     x = np.asarray(images)
     image_shape = image_layout(x.shape)
     check_images(x)
-    psf_field.check_image_shape(image_shape)
+    if origin is None:
+        psf_field.check_image_shape(image_shape)
+    else:
+        origin = psf_field.check_window(image_shape, origin)
     x = x.astype(np.float64)
     if x.ndim == 2:
         x = x[None, :, :, None]
     elif x.ndim == 3:
         x = x[None]
-    return np.transpose(x, (0, 3, 1, 2)), image_shape
+    return np.transpose(x, (0, 3, 1, 2)), image_shape, origin
 
 
 def _from_bchw(y, like):
@@ -63,7 +67,7 @@ def _from_bchw(y, like):
     return y.astype(dtype, copy=False)
 
 
-def blur_exact(images, psf_field):
+def blur_exact(images, psf_field, origin=None):
     """Reference spatially-varying blur: every source pixel uses its own PSF.
 
     Computes `y(q) = sum_p x(p) * h_p(q - p)` directly in the pixel domain, with
@@ -76,6 +80,13 @@ def blur_exact(images, psf_field):
         images: float array `(H, W)`, `(H, W, C)` or `(B, H, W, C)`, values in
             `[0, 1]`.
         psf_field: `PSFField`.
+        origin: tuple `(top, left)` or None. The images are then a window of
+            the frame that `psf_field.image_shape` pins (required), starting at
+            that pixel: each source pixel uses the frame's PSF there. No light
+            comes from outside the window; to include it, blur a window with a
+            margin of `psf_field.radius` pixels and trim it, which equals the
+            same crop of the whole frame's blur (away from the frame's border
+            the margin is all it needs; at the border, the frame's zero padding).
 
     Returns:
         Blurred images, same shape as `images`; float32 stays float32, other
@@ -90,10 +101,9 @@ def blur_exact(images, psf_field):
     >>> blurred.shape, blurred.dtype
     ((32, 32), dtype('float32'))
     """
-    x, (height, width) = _to_bchw(images, psf_field)
-    (gy, gx), k, r = psf_field.grid_shape, psf_field.kernel_size, psf_field.radius
-    wy = axis_weights(height, gy)
-    wx = axis_weights(width, gx)
+    x, (height, width), origin = _to_bchw(images, psf_field, origin)
+    k, r = psf_field.kernel_size, psf_field.radius
+    wy, wx = psf_field.window_weights((height, width), origin)
     y = np.zeros(x.shape[:2] + (height + 2 * r, width + 2 * r))
     for a in range(k):
         # h_p[a, b] for every source pixel p and every b: (k, height, width).
@@ -106,7 +116,7 @@ def blur_exact(images, psf_field):
     return _from_bchw(y[:, :, r : r + height, r : r + width], np.asarray(images))
 
 
-def blur_fast(images, psf_field, rank=None):
+def blur_fast(images, psf_field, rank=None, origin=None):
     """Fast spatially-varying blur by product convolution with FFTs.
 
     Computes `y = sum_k h_k * (w_k ⊙ x)` (see the module docstring): the same
@@ -124,6 +134,8 @@ def blur_fast(images, psf_field, rank=None):
         psf_field: `PSFField`.
         rank: optional int. Number of SVD basis PSFs; `None` (default) uses the
             grid PSFs themselves (exact operator).
+        origin: tuple `(top, left)` or None. A window of the pinned frame, as in
+            `blur_exact`.
 
     Returns:
         Blurred images, same shape as `images`; float32 stays float32, other
@@ -138,13 +150,13 @@ def blur_fast(images, psf_field, rank=None):
     >>> bool(np.allclose(data.blur_fast(image, field), data.blur_exact(image, field)))
     True
     """
-    x, image_shape = _to_bchw(images, psf_field)
-    plan = _product_convolution.cached_plan(psf_field, image_shape, rank)
+    x, image_shape, origin = _to_bchw(images, psf_field, origin)
+    plan = _product_convolution.cached_plan(psf_field, image_shape, rank, origin)
     y = _product_convolution.apply_numpy(plan, x)
     return _from_bchw(y, np.asarray(images))
 
 
-def blur_fast_tf(images, psf_field, rank=None):
+def blur_fast_tf(images, psf_field, rank=None, origin=None):
     """`blur_fast` in TensorFlow ops (runs in-graph, e.g. in `Dataset.map`, and
     on GPU).
 
@@ -162,6 +174,8 @@ def blur_fast_tf(images, psf_field, rank=None):
             with a static shape, values in `[0, 1]`.
         psf_field: `PSFField`.
         rank: optional int. As in `blur_fast`.
+        origin: tuple `(top, left)` or None. A window of the pinned frame, as in
+            `blur_exact` (a Python tuple: the plan is built for it).
 
     Returns:
         A float32 tensor of the same shape as `images`.
@@ -192,8 +206,11 @@ def blur_fast_tf(images, psf_field, rank=None):
             "a tensor with a static rank, height and width",
             f"images.shape={shape}",
         )
-    psf_field.check_image_shape(image_shape)
-    plan = _product_convolution.cached_plan(psf_field, image_shape, rank)
+    if origin is None:
+        psf_field.check_image_shape(image_shape)
+    else:
+        origin = psf_field.check_window(image_shape, origin)
+    plan = _product_convolution.cached_plan(psf_field, image_shape, rank, origin)
     ndim = shape.rank
     if ndim == 2:
         x = x[None, :, :, None]

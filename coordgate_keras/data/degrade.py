@@ -5,7 +5,7 @@ import numpy as np
 from coordgate_keras.data.blur import blur_fast
 
 
-def degrade(sharp, field, noise=None, seed=None):
+def degrade(sharp, field, noise=None, seed=None, origin=None):
     """Simulates what the camera records: `sharp` blurred by `field`, noisy, clipped.
 
     The order is fixed: `blur_fast` (in float64), then `noise` (the noise
@@ -20,6 +20,8 @@ def degrade(sharp, field, noise=None, seed=None):
         noise: optional `NoiseModel` (or any callable `noise(images, seed=)`);
             `None` leaves the blurred images noiseless.
         seed: optional non-negative int. Seeds the noise.
+        origin: optional `(top, left)`: `sharp` is that window of the frame the
+            field is pinned to (see `blur_fast`).
 
     Returns:
         float32 array of `sharp`'s shape, values in `[0, 1]`.
@@ -34,7 +36,7 @@ def degrade(sharp, field, noise=None, seed=None):
     >>> blurred.shape, blurred.dtype, bool(blurred.min() >= 0 and blurred.max() <= 1)
     ((2, 32, 32, 1), dtype('float32'), True)
     """
-    blurred = blur_fast(np.asarray(sharp, np.float64), field)
+    blurred = blur_fast(np.asarray(sharp, np.float64), field, origin=origin)
     if noise is not None:
         blurred = noise(blurred, seed=seed)
     return np.clip(blurred, 0.0, 1.0).astype(np.float32)

@@ -5,15 +5,16 @@ import os
 
 import numpy as np
 
+from coordgate_keras.data import _images
 from coordgate_keras.utils import argument_validation as av
 
 EXTENSIONS = (".png", ".tif", ".tiff", ".npy")
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as PIL's "L" mode
 
 
-def _read(path):
+def _read(path, name="directory"):
     """Reads one image as a NumPy array (raw dtype, 2D or 3D)."""
-    with _file_errors(path):
+    with _file_errors(path, name):
         if path.lower().endswith(".npy"):
             return np.load(path, allow_pickle=False)
         from PIL import Image
@@ -51,14 +52,14 @@ def _size(path):
 
 
 @contextlib.contextmanager
-def _file_errors(path):
+def _file_errors(path, name="directory"):
     """Turns a decoder's complaint into an error that names the file."""
     try:
         yield
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise av.invalid_value(
             None,
-            "directory",
+            name,
             "readable image files",
             f"{path!r}, which could not be read (truncated or corrupt?): "
             f"{type(error).__name__}: {error}",
@@ -182,27 +183,7 @@ class ImageFolder:
                 "images of shape (height, width) or (height, width, 1|3|4)",
                 f"{path!r} with shape {raw.shape}",
             )
-        if raw.dtype == np.bool_:
-            raw = raw.astype(np.uint8) * 255
-        if np.issubdtype(raw.dtype, np.integer):
-            image = raw.astype(np.float64) / np.iinfo(raw.dtype).max
-        elif np.issubdtype(raw.dtype, np.floating):
-            image = raw.astype(np.float64)
-        else:
-            raise av.invalid_value(
-                None,
-                "directory",
-                "integer or float images",
-                f"{path!r} with dtype {raw.dtype}",
-            )
-        if not np.all(np.isfinite(image)):
-            raise av.invalid_value(
-                None,
-                "directory",
-                "images with finite values (no NaN or infinity)",
-                f"{path!r} with {np.size(image) - np.isfinite(image).sum()} "
-                "non-finite value(s)",
-            )
+        image = _images.to_unit_range(raw, path)
         if image.ndim == 3:
             image = image[..., :3]
             if self.color_mode == "grayscale":

@@ -200,6 +200,59 @@ class PSFField:
                 f"psf_field.grid_shape={self.grid_shape}",
             )
 
+    def check_window(self, image_shape, origin, name="images"):
+        """Checks a window of the frame: `origin=(top, left)`, size `image_shape`.
+
+        Needs `image_shape` pinned on the field (the frame the window is cut
+        from). Returns `origin` as a tuple of two ints.
+        """
+        if self.image_shape is None:
+            raise av.invalid_value(
+                origin,
+                "origin",
+                "None for a PSF field without `image_shape` (a window's position "
+                "needs the frame the field is pinned to: PSFField(..., "
+                "image_shape=(H, W)))",
+            )
+        values = av._as_tuple(origin)
+        if values is None or len(values) != 2 or not all(av.is_int(v) for v in values):
+            raise av.invalid_value(
+                origin, "origin", "a tuple (top, left) of 2 integers"
+            )
+        values = tuple(int(v) for v in values)
+        frame = self.image_shape
+        if any(o < 0 or o + n > f for o, n, f in zip(values, image_shape, frame)):
+            raise av.invalid_value(
+                origin,
+                "origin",
+                f"a window of {tuple(image_shape)} inside the frame {frame}: top "
+                f"from 0 to {frame[0] - image_shape[0]}, left from 0 to "
+                f"{frame[1] - image_shape[1]}",
+            )
+        if self.kernel_size > min(image_shape):
+            raise av.invalid_value(
+                None,
+                "psf_field",
+                f"PSFs no larger than the window (kernel_size <= {min(image_shape)})",
+                f"psf_field.kernel_size={self.kernel_size}",
+            )
+        return values
+
+    def window_weights(self, image_shape, origin=None):
+        """Per-axis interpolation weights `(wy, wx)` of an image or a window.
+
+        Without `origin`, those of a whole image of `image_shape`; with it, those
+        of the frame (`self.image_shape`) at the window's pixels.
+        """
+        (gy, gx), (height, width) = self.grid_shape, image_shape
+        if origin is None:
+            return axis_weights(height, gy), axis_weights(width, gx)
+        (top, left), (frame_h, frame_w) = origin, self.image_shape
+        return (
+            axis_weights(frame_h, gy, positions=top + np.arange(height)),
+            axis_weights(frame_w, gx, positions=left + np.arange(width)),
+        )
+
     def node_positions(self, image_shape):
         """Pixel coordinates of the grid nodes for an image of `image_shape`.
 
@@ -345,7 +398,131 @@ class PSFField:
         grid_shape = av.shape(grid_shape, "grid_shape", rank=2)
         return cls(np.broadcast_to(psf, grid_shape + psf.shape), normalize=normalize)
 
-    def save(self, path):
+    @classmethod
+    def from_beads(
+        cls,
+        images,
+        grid_shape,
+        kernel_size,
+        dark=None,
+        saturation=None,
+        threshold=5.0,
+        min_separation=None,
+        neighbour_fraction=0.05,
+        smoothness="auto",
+        min_beads=0.5,
+        refine=2,
+        solver="joint",
+    ):
+        """Measures the field from images of sub-resolution beads (point sources).
+
+        The images hold beads (or any point sources) scattered over one frame
+        size, one or many per image. Beads are found, screened and centred, and
+        the node PSFs are solved *jointly*: in this field model a bead at `p`
+        is imaged with `sum_k w_k(p) h_k` (bilinear `axis_weights`), so each
+        bead informs the (up to four) nodes around it in proportion to its
+        weights, instead of one cell's average. The steps:
+
+        1. background = median, noise = 1.4826 x median absolute deviation of
+           each image after subtracting `dark` (a uniform background per image;
+           pass a non-uniform one as `dark`);
+        2. candidates = local maxima of the 1-pixel-Gaussian-smoothed image at
+           least `threshold` noise standard deviations above the background;
+           a maximum weaker than `neighbour_fraction` of a brighter one within
+           `min_separation` is taken for its side lobe;
+        3. rejected, counted by reason: `edge` (patch leaves the frame),
+           `saturated` (a raw pixel of the patch reaches `saturation`),
+           `crowded` (another bead within `min_separation`), `faint` (patch
+           sum below 10 noise standard deviations of that sum), and after the
+           first solve `outlier` (misfit over 5 times, RMS, what noise and the
+           median misfit explain: merged pairs, hot pixels, debris);
+        4. centred on the intensity centroid, shifted onto the pixel grid by a
+           Fourier shift, scaled to unit sum;
+        5. solved for non-negative, unit-sum node PSFs minimising
+           `|W H - P|^2 + smoothness * sum_(neighbours k, l) |h_k - h_l|^2`
+           (`smoothness` chosen from the data by default);
+        6. `refine` times: each node PSF is re-centred on its centroid, each
+           bead re-registered to the fitted model, and the solve repeated.
+
+        Beads of unknown position fix a PSF only up to a translation; the
+        estimate puts each node PSF's centroid on the kernel centre. Optics
+        with odd aberrations (coma) have PSFs whose centroid is off their
+        optical axis; their estimate is translated by that offset (a small
+        distortion, harmless for deblurring). Nodes whose bead support
+        `sum_b w_k(p_b)` is below `min_beads` are filled by harmonic
+        interpolation of the others, with a `UserWarning`; more than half of
+        them is an error (the grid is finer than the beads support).
+
+        Args:
+            images: a 2D array `(height, width)` or a list of 2D arrays of one
+                frame size: raw camera values (integer or float, finite,
+                non-negative). 3D arrays are refused: pass `list(stack)` for
+                several exposures of one focal plane (3D PSFs are not
+                estimated).
+            grid_shape: tuple `(grid_rows, grid_cols)` of the field.
+            kernel_size: int. Odd PSF size, `>= 3`; large enough to hold the
+                widest PSF with its tails.
+            dark: optional number or 2D array of the frame size, subtracted
+                from every image first (camera offset, dark frame).
+            saturation: optional number. Raw value at which the camera
+                saturates. Defaults to the dtype's maximum for integer images
+                (e.g. 65535 for uint16) and no check for float images.
+            threshold: float. Detection threshold in noise standard deviations
+                of the smoothed image. Defaults to 5.
+            min_separation: optional float. Two beads closer than this (pixels)
+                are both rejected as `crowded`. Defaults to `kernel_size`
+                (their PSF patches overlap).
+            neighbour_fraction: float in `[0, 1]`. A local maximum weaker than
+                this fraction of a brighter one within `min_separation` counts
+                as part of it. Defaults to 0.05.
+            smoothness: float `>= 0` or `"auto"` (default). Weight of the
+                neighbouring-node penalty in bead units (0: none). `"auto"`
+                takes the misfit per pixel of a first fit over the mean squared
+                difference of neighbouring nodes: strong for noisy beads, weak
+                for bright ones (see `benchmarks/psf_from_beads.py`); the value
+                used is in the report.
+            min_beads: float. Least bead support of a node not to be filled
+                from its neighbours. Defaults to 0.5.
+            refine: int `>= 0`. Re-centring and re-registration rounds.
+                Defaults to 2.
+            solver: `"joint"` (default) or `"cell_average"`: each node the mean
+                of the beads in its cell (for comparison).
+
+        Returns:
+            Tuple `(field, report)`: a `PSFField` pinned to the frame size
+            (`image_shape`) and a `BeadReport`.
+
+        Example:
+
+        >>> import numpy as np
+        >>> from coordgate_keras.data import PSFField
+        >>> image = np.full((64, 64), 10, np.uint16)
+        >>> for row, col in [(16, 16), (16, 48), (48, 16), (48, 48)]:
+        ...     image[row - 1 : row + 2, col - 1 : col + 2] += 200
+        ...     image[row, col] += 400
+        >>> field, report = PSFField.from_beads(image, (2, 2), kernel_size=9)
+        >>> field.grid_shape, field.image_shape, int(report.beads_used.sum())
+        ((2, 2), (64, 64), 4)
+        """
+        from coordgate_keras.data import _beads
+
+        psfs, image_shape, report = _beads.estimate(
+            images,
+            grid_shape,
+            kernel_size,
+            dark=dark,
+            saturation=saturation,
+            threshold=threshold,
+            min_separation=min_separation,
+            neighbour_fraction=neighbour_fraction,
+            smoothness=smoothness,
+            min_beads=min_beads,
+            refine=refine,
+            solver=solver,
+        )
+        return cls(psfs, image_shape=image_shape, normalize=True), report
+
+    def save(self, path, extras=None):
         """Writes the field to an `.npz` file, atomically.
 
         The data go to a temporary file in the destination folder which then
@@ -354,7 +531,20 @@ class PSFField:
 
         Args:
             path: str or path-like. Destination file, conventionally `*.npz`.
+            extras: optional dict `{name: array}` stored beside the field
+                (e.g. `bead_report`, a `BeadReport.to_json()` string); `load`
+                ignores them. Names `psfs`, `image_shape` and `format_version`
+                are reserved.
         """
+        extras = dict(extras or {})
+        reserved = {"psfs", "image_shape", "format_version"} & set(extras)
+        if reserved:
+            raise av.invalid_value(
+                None,
+                "extras",
+                "names other than 'psfs', 'image_shape' and 'format_version'",
+                f"extras with keys {sorted(extras)}",
+            )
         image_shape = np.asarray(
             self.image_shape if self.image_shape is not None else [], dtype=np.int64
         )
@@ -365,6 +555,7 @@ class PSFField:
                 psfs=self._psfs,
                 image_shape=image_shape,
                 format_version=np.int64(_FORMAT_VERSION),
+                **{name: np.asarray(value) for name, value in extras.items()},
             ),
         )
 

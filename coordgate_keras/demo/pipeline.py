@@ -1,11 +1,13 @@
 """The whole pipeline in one call: pretrained -> deblur -> int8 TFLite -> report."""
 
 import dataclasses
-import json
 import os
 import time
 
 import numpy as np
+
+from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.utils import atomic_io
 
 DEFAULT_MODELS = ("unet_d2", "coordgate_unet_d2")
 DEFAULT_TAG = "zernike_256"
@@ -46,6 +48,14 @@ class DemoOptions:
     export: bool = True
     threads: int = 2
     seed: int = 2026
+
+    def __post_init__(self):
+        # Checked here, not when first used: `threads` is used last, after
+        # the whole export.
+        for name in ("num_images", "image_size", "threads"):
+            setattr(self, name, av.positive_int(getattr(self, name), name))
+        self.finetune = av.non_negative_int(self.finetune, "finetune")
+        self.seed = av.seed(self.seed, "seed")
 
 
 def _say(message, verbose):
@@ -102,7 +112,7 @@ def run_demo(options=None, verbose=True):
     noise = _recipe_noise(recipe)
     size = (options.image_size, options.image_size)
     if options.images:
-        folder = data.ImageFolder(options.images, crop_size=size)
+        folder = data.ImageFolder(options.images, crop_shape=size)
         sharp = folder.crops(options.num_images, seed=options.seed)
     else:
         sharp = data.microscopy_scenes(options.num_images, size, seed=options.seed)
@@ -196,8 +206,9 @@ def run_demo(options=None, verbose=True):
         "report_png": png,
         "seconds": time.perf_counter() - started,
     }
-    with open(os.path.join(options.out_dir, "report.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    atomic_io.atomic_write_json(
+        os.path.join(options.out_dir, "report.json"), result, indent=1
+    )
     _say(
         f"[5/{steps}] report: {png} and report.json ({result['seconds']:.0f} s in all)",
         verbose,

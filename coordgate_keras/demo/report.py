@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from coordgate_keras.utils import atomic_io
+
 
 def gate_maps(model, size=(128, 128), channels=4):
     """Gates of the first CoordGate of `model`, `(channels, H, W)`, and its name."""
@@ -112,6 +114,7 @@ def draw(path, sharp, blurred, outputs, names, rows, gain, gates, field, title="
         f"{sharp.shape[1]}x{sharp.shape[2]} — {title}",
         fontsize=12,
     )
-    fig.savefig(path, bbox_inches="tight")
+    with atomic_io.atomic_file(path) as tmp:
+        fig.savefig(tmp, bbox_inches="tight", format="png")
     plt.close(fig)
     return path

@@ -9,6 +9,8 @@ from coordgate_keras.layers.coord_conv1d import CoordConv1D
 from coordgate_keras.layers.coord_conv2d import CoordConv2D
 from coordgate_keras.layers.coord_conv3d import CoordConv3D
 from coordgate_keras.layers.coord_gate import CoordGate
+from coordgate_keras.layers.downscale_origin import DownscaleOrigin
+from coordgate_keras.layers.frame_window import FrameWindow
 from coordgate_keras.layers.locally_connected1d import LocallyConnected1D
 from coordgate_keras.layers.locally_connected2d import LocallyConnected2D
 from coordgate_keras.layers.multi_wiener_deconvolution import (
@@ -23,6 +25,8 @@ __all__ = [
     "CoordConv2D",
     "CoordConv3D",
     "CoordGate",
+    "DownscaleOrigin",
+    "FrameWindow",
     "LocallyConnected1D",
     "LocallyConnected2D",
     "MultiWienerDeconvolution",

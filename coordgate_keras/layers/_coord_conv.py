@@ -2,6 +2,7 @@
 
 import keras
 
+from coordgate_keras.layers import _frame, _layout
 from coordgate_keras.layers.add_coords import AddCoords
 from coordgate_keras.utils import argument_validation as av
 
@@ -30,10 +31,22 @@ def conv_arguments(filters, kernel_size, rank, kwargs):
 class CoordConvMixin:
     """Prepends `AddCoords` to a Keras `ConvND`; put it before the conv in the MRO."""
 
-    def _init_with_r(self, with_r):
+    def _init_with_r(self, with_r, frame_shape=None):
         self.with_r = av.boolean(with_r, "with_r")
+        self.frame_shape = _frame.frame_shape_argument(frame_shape)
+        if self.frame_shape is not None:
+            # The conv's own spec (one input) would refuse `[x, origin]` before
+            # `build` sets the pair's.
+            self.input_spec = None
+
+    def _spatial_axes(self, ndim):
+        if self.data_format == "channels_last":
+            return list(range(1, ndim - 1))
+        return list(range(2, ndim))
 
     def build(self, input_shape):
+        shapes = input_shape
+        input_shape = _frame.check_build_shapes(self, input_shape, self._spatial_axes)
         channel_axis = -1 if self.data_format == "channels_last" else 1
         if len(input_shape) != self.rank + 2:
             raise ValueError(
@@ -49,10 +62,11 @@ class CoordConvMixin:
         self.add_coords = AddCoords(
             with_r=self.with_r,
             data_format=self.data_format,
+            frame_shape=self.frame_shape,
             dtype=self.dtype_policy,
             name="add_coords",
         )
-        self.add_coords.build(input_shape)
+        self.add_coords.build(shapes)
         augmented = list(input_shape)
         augmented[channel_axis] = channels + self.rank + int(self.with_r)
         super().build(tuple(augmented))
@@ -61,11 +75,30 @@ class CoordConvMixin:
         self.input_spec = keras.InputSpec(
             ndim=self.rank + 2, axes={channel_axis: channels}
         )
+        if self.frame_shape is not None:
+            self.input_spec = [self.input_spec, keras.InputSpec(ndim=2)]
 
     def call(self, inputs):
         return super().call(self.add_coords(inputs))
 
+    def compute_output_shape(self, input_shape):
+        # The conv's own `build` asks with the augmented (single) shape.
+        if _frame.is_shape_list(input_shape):
+            input_shape = input_shape[0]
+        return super().compute_output_shape(input_shape)
+
+    def convolution_op(self, inputs, kernel):
+        return _layout.conv(
+            inputs,
+            kernel,
+            self.data_format,
+            strides=list(self.strides),
+            padding=self.padding,
+            dilation_rate=self.dilation_rate,
+        )
+
     def get_config(self):
         config = super().get_config()
         config["with_r"] = self.with_r
+        config["frame_shape"] = self.frame_shape
         return config

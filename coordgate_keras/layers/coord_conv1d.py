@@ -17,13 +17,17 @@ class CoordConv1D(CoordConvMixin, keras.layers.Conv1D):
         filters: int, the number of output channels.
         kernel_size: int or tuple of 1 ints, the convolution window.
         with_r: bool. Also append the radius channel (see `AddCoords`).
+        frame_shape: tuple of ints or None. The whole frame's spatial shape: the
+            layer is then called as `layer([x, origin])` and sees the frame's
+            coordinates at the window (see `AddCoords`).
         **kwargs: every other argument of `keras.layers.Conv1D` (`strides`,
             `padding`, `data_format`, `dilation_rate`, `groups`, `activation`,
             `use_bias`, initializers, regularizers, constraints) and base layer
             keyword arguments.
 
     Call arguments:
-        inputs: a rank-3 tensor.
+        inputs: a rank-3 tensor; with `frame_shape`, `[x, origin]` (see
+            `AddCoords`).
 
     Input shape:
         `(batch, length, channels)` (or channels first).
@@ -42,7 +46,7 @@ class CoordConv1D(CoordConvMixin, keras.layers.Conv1D):
         - [Liu et al., 2018](https://arxiv.org/abs/1807.03247)
     """
 
-    def __init__(self, filters, kernel_size, with_r=False, **kwargs):
+    def __init__(self, filters, kernel_size, with_r=False, frame_shape=None, **kwargs):
         filters, kernel_size, kwargs = conv_arguments(filters, kernel_size, 1, kwargs)
         super().__init__(filters=filters, kernel_size=kernel_size, **kwargs)
-        self._init_with_r(with_r)
+        self._init_with_r(with_r, frame_shape)

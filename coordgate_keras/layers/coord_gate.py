@@ -4,10 +4,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from coordgate_keras.layers import _coords
+from coordgate_keras.layers import _coords, _frame, _layout
 from coordgate_keras.utils import argument_validation as av
 
 ENCODINGS = ("mlp", "fourier", "map")
+MAX_UNITS = 2**16
 
 
 @keras.saving.register_keras_serializable(package="coordgate_keras")
@@ -78,12 +79,25 @@ class CoordGate(keras.layers.Layer):
         encoder_bias_initializer: initializer of the encoder biases; None means
             uniform in `+-1/sqrt(fan_in)` of each Dense layer.
         map_initializer: initializer of the "map" gate. Defaults to ones.
+        frame_shape: tuple of ints or None. The spatial shape of the whole frame
+            (sensor) that inputs are windows of, at this layer's resolution. With
+            it the layer is called as `layer([x, origin])` and gates `x` with the
+            frame's gate at the window, per sample: `layer([window, origin])` is
+            exactly that window of `layer([frame, zeros])`, so a model trained on
+            crops learns the optics of the sensor, not of the crop. For the
+            paper's affine encoder (`"mlp"` without hidden activation) the gate is
+            a row term plus a column term gathered at each origin, which keeps
+            per-sample origins cheap. None (the default): coordinates span the
+            input.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
         inputs: a rank-3 `(batch, length, channels)` or rank-4
             `(batch, height, width, channels)` tensor (channels first with
-            `data_format="channels_first"`).
+            `data_format="channels_first"`). With `frame_shape`, a list
+            `[x, origin]`: `origin` an integer tensor `(batch, rank)`, the index
+            of `x`'s first element in the frame. Windows off the frame are
+            refused in eager calls; in traced graphs the values cannot be read.
 
     Input shape:
         `(batch, *spatial, channels)`.
@@ -121,6 +135,7 @@ class CoordGate(keras.layers.Layer):
         encoder_initializer=None,
         encoder_bias_initializer=None,
         map_initializer="ones",
+        frame_shape=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,6 +146,13 @@ class CoordGate(keras.layers.Layer):
         self.encoding_units = av.positive_int(
             encoding_units, "encoding_units", allow_none=True
         )
+        if self.encoding_units is not None and self.encoding_units > MAX_UNITS:
+            # Far above any useful width; 10**9 would exhaust memory, not fail.
+            raise av.invalid_value(
+                encoding_units,
+                "encoding_units",
+                f"None or a positive integer of at most {MAX_UNITS}",
+            )
         self.hidden_activation = av.activation(hidden_activation, "hidden_activation")
         self.gate_activation = av.activation(gate_activation, "gate_activation")
         self.use_projection = av.boolean(use_projection, "use_projection")
@@ -168,6 +190,7 @@ class CoordGate(keras.layers.Layer):
             else keras.initializers.get(encoder_bias_initializer)
         )
         self.map_initializer = keras.initializers.get(map_initializer)
+        self.frame_shape = _frame.frame_shape_argument(frame_shape)
 
     # === State ===
 
@@ -175,7 +198,13 @@ class CoordGate(keras.layers.Layer):
     def _channel_axis(self):
         return -1 if self.data_format == "channels_last" else 1
 
+    def _spatial_axes(self, ndim):
+        if self.data_format == "channels_last":
+            return list(range(1, ndim - 1))
+        return list(range(2, ndim))
+
     def build(self, input_shape):
+        input_shape = _frame.check_build_shapes(self, input_shape, self._spatial_axes)
         if len(input_shape) not in (3, 4):
             raise ValueError(
                 "Invalid input shape for CoordGate. Expected a rank-3 (batch, "
@@ -183,10 +212,10 @@ class CoordGate(keras.layers.Layer):
                 f"tensor. Received: input_shape={tuple(input_shape)}"
             )
         channels = input_shape[self._channel_axis]
-        if channels is None:
+        if channels is None or channels < 1:
             raise ValueError(
                 "Invalid input shape for CoordGate. The channel dimension must be "
-                f"known. Received: input_shape={tuple(input_shape)}"
+                f"known and positive. Received: input_shape={tuple(input_shape)}"
             )
         self.spatial_rank = len(input_shape) - 2
         self.channels = channels
@@ -248,15 +277,22 @@ class CoordGate(keras.layers.Layer):
         self.input_spec = keras.InputSpec(
             ndim=len(input_shape), axes={self._channel_axis: channels}
         )
+        if self.frame_shape is not None:
+            self.input_spec = [self.input_spec, keras.InputSpec(ndim=2)]
 
     # === Forward ===
 
-    def compute_gate(self, spatial_shape):
+    def compute_gate(self, spatial_shape, window=None):
         """The gate at a given spatial size, shape `(*spatial_shape, channels)`.
 
         Args:
             spatial_shape: tuple of ints (or scalar tensors), `(length,)` or
                 `(height, width)`.
+            window: tuple of ints or None. With `frame_shape`, the index of the
+                window's first element in the frame (its origin): the gate is the
+                frame's gate there. None: the gate of a whole input of
+                `spatial_shape` (without `frame_shape`), or of the frame's window
+                at the origin (with it).
 
         Returns:
             A tensor in the layer's compute dtype, channels last whatever the
@@ -269,6 +305,23 @@ class CoordGate(keras.layers.Layer):
         """
         dtype = self.compute_dtype
         spatial_shape = self._check_spatial_shape(spatial_shape)
+        if window is not None or self.frame_shape is not None:
+            if self.frame_shape is None:
+                raise av.invalid_value(
+                    window,
+                    "window",
+                    "None for a layer built without `frame_shape` (a window is a "
+                    "position inside the frame)",
+                )
+            window = (0,) * self.spatial_rank if window is None else window
+            origin = av._as_tuple(window)
+            if origin is None or len(origin) != self.spatial_rank:
+                raise av.invalid_value(
+                    window, "window", f"a tuple of {self.spatial_rank} integer(s)"
+                )
+            origin = np.asarray([origin], "int32")
+            _frame.check_window(origin, spatial_shape, self.frame_shape, self.name)
+            return self._frame_gate(spatial_shape, ops.convert_to_tensor(origin))[0]
         if self.encoding == "map":
             gate = ops.cast(self.gate_map, dtype)
             rows = ops.cast(
@@ -282,25 +335,126 @@ class CoordGate(keras.layers.Layer):
                 )
                 gate = ops.einsum("wj,hjc->hwc", cols, gate)
         else:
-            coords = ops.cast(_coords.coordinate_grid(spatial_shape), dtype)
-            if self.encoding == "fourier":
-                features = [coords]
-                for k in range(self.num_frequencies):
-                    scaled = coords * (math.pi * 2.0**k)
-                    features += [ops.sin(scaled), ops.cos(scaled)]
-                coords = ops.concatenate(features, axis=-1)
-            gate = coords
-            last = self.encoding_layers - 1
-            for i, (kernel, bias) in enumerate(
-                zip(self.encoder_kernels, self.encoder_biases)
-            ):
-                gate = ops.tensordot(gate, ops.cast(kernel, dtype), axes=1)
-                gate = gate + ops.cast(bias, dtype)
-                if i < last and self.hidden_activation is not None:
-                    gate = self.hidden_activation(gate)
+            gate = self._encode(ops.cast(_coords.coordinate_grid(spatial_shape), dtype))
         if self.gate_activation is not None:
             gate = self.gate_activation(gate)
         return gate
+
+    def _encode(self, coords):
+        """The encoder ("mlp" or "fourier") on coordinates `(..., rank)`."""
+        if self.encoding == "fourier":
+            features = [coords]
+            for k in range(self.num_frequencies):
+                scaled = coords * (math.pi * 2.0**k)
+                features += [ops.sin(scaled), ops.cos(scaled)]
+            coords = ops.concatenate(features, axis=-1)
+        return self._dense_encoder(coords)
+
+    def _dense_encoder(self, gate):
+        """The encoder's Dense layers on features `(..., features)`."""
+        dtype = self.compute_dtype
+        last = self.encoding_layers - 1
+        for i, (kernel, bias) in enumerate(
+            zip(self.encoder_kernels, self.encoder_biases)
+        ):
+            gate = ops.tensordot(gate, ops.cast(kernel, dtype), axes=1)
+            gate = gate + ops.cast(bias, dtype)
+            if i < last and self.hidden_activation is not None:
+                gate = self.hidden_activation(gate)
+        return gate
+
+    @property
+    def is_affine(self):
+        """Whether the encoder is affine in the coordinates (row + column terms)."""
+        return self.encoding == "mlp" and (
+            self.hidden_activation is None or self.encoding_layers == 1
+        )
+
+    def _affine_encoder(self):
+        """`(kernel (rank, channels), bias (channels,))` of the composed encoder."""
+        dtype = self.compute_dtype
+        kernel = ops.cast(self.encoder_kernels[0], dtype)
+        bias = ops.cast(self.encoder_biases[0], dtype)
+        for k, b in zip(self.encoder_kernels[1:], self.encoder_biases[1:]):
+            k = ops.cast(k, dtype)
+            kernel = ops.matmul(kernel, k)
+            bias = ops.matmul(bias[None], k)[0] + ops.cast(b, dtype)
+        return kernel, bias
+
+    def _frame_gate(self, sizes, origin):
+        """The activated gate of windows of the frame: `(batch, *sizes, channels)`.
+
+        Every value along an axis is gathered from a table over the whole frame
+        axis, so a window's gate is bit-identical to that window of the frame's.
+        """
+        dtype = self.compute_dtype
+        frame = self.frame_shape
+        if self.encoding == "map":
+            rows = _frame.axis_values(
+                _coords.interpolation_matrix(frame[0], self._map_size[0]),
+                origin[:, 0],
+                sizes[0],
+                dtype,
+            )
+            gate_map = ops.cast(self.gate_map, dtype)
+            if self.spatial_rank == 1:
+                gate = ops.einsum("bhi,ic->bhc", rows, gate_map)
+            else:
+                cols = _frame.axis_values(
+                    _coords.interpolation_matrix(frame[1], self._map_size[1]),
+                    origin[:, 1],
+                    sizes[1],
+                    dtype,
+                )
+                gate = ops.einsum("bhi,ijc->bhjc", rows, gate_map)
+                gate = ops.einsum("bwj,bhjc->bhwc", cols, gate)
+        elif self.is_affine:
+            kernel, bias = self._affine_encoder()
+            terms = []
+            for axis in range(self.spatial_rank):
+                values = _frame.axis_values(
+                    _coords.linspace(frame[axis]), origin[:, axis], sizes[axis], dtype
+                )
+                term = ops.expand_dims(values, -1) * kernel[axis]
+                terms.append(term + bias if axis == 0 else term)
+            gate = terms[0]
+            if self.spatial_rank == 2:
+                gate = ops.expand_dims(terms[0], 2) + ops.expand_dims(terms[1], 1)
+        elif self.encoding == "fourier":
+            gate = self._dense_encoder(self._frame_fourier_features(sizes, origin))
+        else:
+            coords = _frame.coordinate_grid(frame, origin, sizes, dtype=dtype)
+            gate = self._encode(coords)
+        if self.gate_activation is not None:
+            gate = self.gate_activation(gate)
+        return gate
+
+    def _frame_fourier_features(self, sizes, origin):
+        """The "fourier" features of windows, `(batch, *sizes, features)`.
+
+        Each feature depends on one coordinate, so it is tabulated along each
+        frame axis (in NumPy) and gathered: a vectorised `sin` gives different
+        last bits at different array positions, a table does not.
+        """
+        dtype = self.compute_dtype
+        rank = self.spatial_rank
+        batch = ops.shape(origin)[0]
+        per_axis = []
+        for axis in range(rank):
+            c = _coords.linspace(self.frame_shape[axis], "float64")
+            table = [c]
+            for k in range(self.num_frequencies):
+                scaled = c * (math.pi * 2.0**k)
+                table += [np.sin(scaled), np.cos(scaled)]
+            table = np.stack(table, axis=-1).astype("float32")
+            values = _frame.axis_values(table, origin[:, axis], sizes[axis], dtype)
+            shape = [-1] + [1] * rank + [table.shape[-1]]
+            shape[axis + 1] = sizes[axis] if isinstance(sizes[axis], int) else -1
+            values = ops.reshape(values, shape)
+            per_axis.append(ops.broadcast_to(values, (batch, *sizes, table.shape[-1])))
+        # Feature order of `_encode`: each group (raw, sin_k, cos_k) over the axes.
+        features = ops.stack(per_axis, axis=-1)
+        return ops.reshape(features, (batch, *sizes, -1))
 
     def _check_spatial_shape(self, spatial_shape):
         if not self.built:
@@ -325,21 +479,37 @@ class CoordGate(keras.layers.Layer):
         return tuple(int(n) if av.is_int(n) else n for n in sizes)
 
     def call(self, inputs):
-        ndim = len(inputs.shape)
-        axes = (
-            range(1, ndim - 1)
-            if self.data_format == "channels_last"
-            else range(2, ndim)
-        )
-        gate = self.compute_gate(_coords.spatial_sizes(inputs, list(axes)))
-        if self.data_format == "channels_first":
-            gate = ops.moveaxis(gate, -1, 0)
+        inputs, origin = _frame.split_inputs(self, inputs)
+        sizes = _coords.spatial_sizes(inputs, self._spatial_axes(len(inputs.shape)))
+        if origin is None:
+            gate = self.compute_gate(sizes)
+            if self.data_format == "channels_first":
+                gate = ops.moveaxis(gate, -1, 0)
+        else:
+            origin = _frame.check_origin(self, origin, sizes)
+            gate = self._frame_gate(sizes, origin)
+            if self.data_format == "channels_first":
+                gate = ops.moveaxis(gate, -1, 1)
         outputs = inputs * ops.cast(gate, inputs.dtype)
         if self.use_projection:
-            outputs = self.projection(outputs)
+            outputs = self.project(outputs)
         return outputs
 
+    def project(self, gated, kernel=None):
+        """The 1x1 projection of the gated features (`kernel` replaces its kernel).
+
+        Computed through `ops` rather than by calling the `Conv` sub-layer, so that
+        channels-first inputs run on TensorFlow's CPU (see `_layout.pointwise`).
+        """
+        projection = self.projection
+        kernel = projection.kernel if kernel is None else kernel
+        dtype = gated.dtype
+        bias = ops.cast(projection.bias, dtype) if projection.use_bias else None
+        return _layout.pointwise(gated, ops.cast(kernel, dtype), bias, self.data_format)
+
     def compute_output_shape(self, input_shape):
+        if self.frame_shape is not None:
+            input_shape = input_shape[0]
         output_shape = list(input_shape)
         if self.filters is not None:
             output_shape[self._channel_axis] = self.filters
@@ -371,6 +541,7 @@ class CoordGate(keras.layers.Layer):
                 if self.encoder_bias_initializer is None
                 else serialize(self.encoder_bias_initializer),
                 "map_initializer": serialize(self.map_initializer),
+                "frame_shape": self.frame_shape,
             }
         )
         return config

@@ -7,7 +7,9 @@ verifies the result against the Keras model in the LiteRT interpreter
 `export_bundle` writes a SavedModel and several modes together, all or nothing.
 `op_census` counts the operators of a file; `benchmark` times it.
 `export_onnx` writes the same folded copy as a verified float32 ONNX file
-(the `onnx` extra).
+(the `onnx` extra). With `frame_shape` (or a two-input model of the zoo) the
+exports are tile models with inputs `image` and `origin`, whose reports hold
+the frame geometry a tiled runner needs.
 
 Example:
 

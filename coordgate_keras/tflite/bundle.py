@@ -4,8 +4,8 @@ import os
 import re
 import zipfile
 
+from coordgate_keras.tflite import _tiles, export, verification
 from coordgate_keras.tflite import calibration as calibration_lib
-from coordgate_keras.tflite import export, verification
 from coordgate_keras.utils import argument_validation as av
 from coordgate_keras.utils import atomic_io
 
@@ -40,13 +40,16 @@ def export_bundle(
     partial=False,
     overwrite=False,
     gates="auto",
+    frame_shape=None,
 ):
     """Exports a model as a SavedModel plus verified `.tflite` files and reports.
 
     Writes to `out_dir`, for a model named `name` at `H x W`:
     `name_HxW_saved_model/` (fixed-shape SavedModel, gates folded),
     `name_HxW_<label>.tflite` for each quantization (`float32`, `float16`,
-    `dynamic`, `int8`) and its JSON report `name_HxW_<label>.json`.
+    `dynamic`, `int8`) and its JSON report `name_HxW_<label>.json`. A tile
+    model (`frame_shape`, see `export_tflite`) is named
+    `name_HxW_frameFxG_<label>.tflite`, `H x W` the tile, `F x G` the frame.
 
     The bundle is all or nothing. Every argument (calibration data included)
     and every destination is checked before anything is converted; everything
@@ -79,6 +82,8 @@ def export_bundle(
         partial: bool. Write the modes that passed even when others are refused.
         overwrite: bool. Replace existing files.
         gates: str. CoordGate gate representation (`prepare_for_export`).
+        frame_shape: tuple `(H, W)` or None. Export tile models of a frame of
+            this size (inputs `image` and `origin`, see `export_tflite`).
 
     Returns:
         A dict: `saved_model` (its path), `reports` (one verification report
@@ -100,8 +105,8 @@ def export_bundle(
     partial = av.boolean(partial, "partial")
     value_range = verification.check_value_range(value_range)
     model, weights_tag = resolve_model(model, input_shape, weights)
-    input_shape = av.input_shape_with_batch(input_shape, model)
-    stem = f"{model.name}_{'x'.join(str(n) for n in input_shape[1:-1])}"
+    model, input_shape, geometry = _tiles.resolve(model, input_shape, frame_shape)
+    stem = file_stem(model, input_shape, geometry)
     out_dir = os.fspath(out_dir)
     names = {q: f"{stem}_{LABELS[q]}.tflite" for q in quantizations}
     saved_model_name = f"{stem}_saved_model"
@@ -116,6 +121,7 @@ def export_bundle(
         input_shape,
         export.DEFAULT_CALIBRATION_SAMPLES,
         value_range,
+        geometry=geometry,
     )
     if not (isinstance(verify_data, str) and verify_data == "simulated"):
         calibration_lib.batches(verify_data, input_shape, "verify_data", value_range)
@@ -126,6 +132,7 @@ def export_bundle(
         reports, refused = [], {}
         for quantization, name in names.items():
             try:
+                export.check_quantization_support(model, quantization)
                 content = export.convert_saved_model(
                     staged_model, quantization, calibration, model_name=model.name
                 )
@@ -138,6 +145,7 @@ def export_bundle(
                     model_name=model.name,
                     weights_tag=weights_tag,
                     value_range=value_range,
+                    geometry=geometry,
                 )
             except (
                 export.UnsupportedOpsError,
@@ -155,6 +163,15 @@ def export_bundle(
         "reports": reports,
         "refused": refused,
     }
+
+
+def file_stem(model, input_shape, geometry=None):
+    """`name_HxW` of an export at `input_shape`; a tile model's
+    `name_HxW_frameFxG`."""
+    stem = f"{model.name}_{'x'.join(str(n) for n in input_shape[1:-1])}"
+    if geometry is not None:
+        stem += "_frame" + "x".join(str(n) for n in geometry["frame_shape"])
+    return stem
 
 
 def resolve_model(model, input_shape=None, weights=None):

@@ -148,3 +148,25 @@ def _elements(data, name):
             f"{name} of type {type(data).__name__}",
         )
     return data
+
+
+def cover_value_range(batches, value_range):
+    """The calibration batches with the declared input range's ends in them.
+
+    The int8 input's scale and zero point come from the smallest and largest
+    calibration input. Calibration images rarely reach the ends of the
+    declared range (blurred images stay below 1), so inputs between their
+    maximum and the range's end would saturate. One pixel of the first sample
+    is set to `value_range[0]` and another to `value_range[1]`.
+
+    Args:
+        batches: list of float32 arrays (see `batches`); not modified.
+        value_range: tuple `(low, high)`.
+
+    Returns:
+        A new list of arrays.
+    """
+    batches = [np.array(b, dtype=np.float32) for b in batches]
+    first = batches[0].reshape(-1)
+    first[0], first[-1] = value_range
+    return batches

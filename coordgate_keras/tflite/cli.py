@@ -4,6 +4,8 @@
         --quantization float32,float16,int8 --out export/
     coordgate-export --model coordgate_unet_d2 --input-shape 1,256,256,1 \\
         --format onnx --out export/
+    coordgate-export --model coordgate_unet_d2 --input-shape 1,256,256,1 \\
+        --frame-size 2048x2048 --out export/    # tiles of a 2048 x 2048 frame
 
 Argument parsing plus one call into `coordgate_keras.tflite.export_bundle`
 (or `export_onnx_bundle` with `--format onnx`).
@@ -36,6 +38,18 @@ def _shape(text):
             f"expected comma-separated integers such as 1,256,256,1, got {text!r}"
         ) from None
     return shape
+
+
+def _frame_size(text):
+    try:
+        height, width = (int(n) for n in text.lower().split("x"))
+    except ValueError:
+        height = width = 0
+    if height <= 0 or width <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHTxWIDTH in pixels such as 2048x2048, got {text!r}"
+        )
+    return height, width
 
 
 def _quantizations(text):
@@ -71,6 +85,15 @@ def build_parser():
         "(default: with --model the model's reference shape, 1,256,256,1 for "
         "images and 1,256,1 for signals; with --keras-file its static input "
         "shape with batch 1)",
+    )
+    parser.add_argument(
+        "--frame-size",
+        type=_frame_size,
+        help="export a tile model of a frame of this size, HEIGHTxWIDTH at full "
+        "resolution (e.g. 2048x2048; multiples of the model's alignment 2**depth, "
+        "at least the tile): inputs `image` (--input-shape, the tile) and "
+        "`origin` (int32 (1, 2), the tile's top-left pixel in the frame); the "
+        "report records frame_shape, tile_shape and alignment",
     )
     parser.add_argument(
         "--quantization",
@@ -129,14 +152,23 @@ def main(argv=None):
     args.quantization = args.quantization or ("none", "float16", "int8")
     if args.verbose:
         sys.stderr.write("".join(native_logs.dropped_lines()))
-    with native_logs.filtered_stderr(enabled=not args.verbose):
-        return _run(args)
+    try:
+        with native_logs.filtered_stderr(enabled=not args.verbose):
+            return _run(args)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(args):
     from coordgate_keras.tflite import bundle
 
     flags = _Flags(args)
+    if os.path.lexists(args.out) and not os.path.isdir(args.out):
+        return _fail(
+            "Invalid value for argument `--out`. Expected a folder (created if "
+            f"missing). Received: --out={args.out}, an existing file"
+        )
     if args.format == "onnx":
         return _run_onnx(args, bundle)
     try:
@@ -154,9 +186,10 @@ def _run(args):
             overwrite=args.overwrite,
             partial=args.partial,
             gates=args.gates,
+            frame_shape=args.frame_size,
         )
     except atomic_io.DestinationExistsError as error:
-        return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
+        return _exists(error, args)
     except bundle.ExportRefusedError as error:
         print(bundle.format_table(error.reports, error.refused))
         kept = [_LABELS.get(q, q) for q in args.quantization if q not in error.refused]
@@ -204,6 +237,12 @@ def _load_array(path, flag):
     return array
 
 
+def _exists(error, args):
+    if args.overwrite:  # Something --overwrite does not replace.
+        return _fail(f"{error.path} already exists and cannot be replaced.")
+    return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
+
+
 def _fail(message):
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return 1
@@ -223,6 +262,7 @@ class _Flags:
             "quantizations": ("--quantization", quantization),
             "representative_data": ("--calibration-data", args.calibration_data),
             "out_dir": ("--out", args.out),
+            "frame_shape": ("--frame-size", _frame_text(args.frame_size)),
         }
 
     def render(self, error):
@@ -248,8 +288,8 @@ def _joined(shape):
     return None if shape is None else ",".join(str(n) for n in shape)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _frame_text(frame):
+    return None if frame is None else "x".join(str(n) for n in frame)
 
 
 def _run_onnx(args, bundle):
@@ -264,10 +304,17 @@ def _run_onnx(args, bundle):
             weights=args.weights,
             gates=args.gates,
             overwrite=args.overwrite,
+            frame_shape=args.frame_size,
         )
     except atomic_io.DestinationExistsError as error:
-        return _fail(f"{error.path} already exists. Pass --overwrite to replace it.")
-    except (ValueError, OSError, RuntimeError, ImportError) as error:
+        return _exists(error, args)
+    except ValueError as error:
+        return _fail(_Flags(args).render(error))
+    except (OSError, RuntimeError, ImportError) as error:
         return _fail(str(error))
     print(bundle.format_table(result["reports"], result["refused"]))
     return 1 if result["refused"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -55,7 +55,7 @@ from coordgate_keras.layers import CoordGate
 GATE_REPRESENTATIONS = ("auto", "compact", "constant")
 
 # Name of the input-dependent zero that keeps a compact gate from being
-# constant-folded to full size (see `_dynamic_zero`).
+# constant-folded to full size (see `_dynamic_one`).
 DYNAMIC_ZERO_NAME = "coordgate_dynamic_zero"
 
 # Largest |P - (R + C)| accepted as round-off, relative to max |P|.
@@ -78,9 +78,17 @@ def prepare_for_export(model, input_shape, gates="auto"):
     models are only wrapped at the fixed shape, their gates left as they are.
     Nearest `UpSampling2D` layers become a nearest resize (same numbers).
 
+    A two-input (tile) model `[image, origin]`, whose CoordGates have a
+    `frame_shape`, is copied with an `origin` input, int32 `(batch, 2)`:
+    each gate stores its frame's row and column tables (or its whole-frame
+    gate) and gathers the tile's rows and columns at the origin its layer
+    receives.
+
     Args:
-        model: a `keras.Model` with one input.
-        input_shape: tuple of ints, `(batch, *spatial, channels)`.
+        model: a `keras.Model` with one input, or a tile model with inputs
+            `[image, origin]`.
+        input_shape: tuple of ints, `(batch, *spatial, channels)` (of the
+            image).
         gates: str. How each 2D gate is stored: `"auto"` (the `"compact"`
             form where the gate has one and its activation is ReLU or linear,
             else `"constant"`), `"compact"` (required for every 2D gate: an
@@ -98,17 +106,31 @@ def prepare_for_export(model, input_shape, gates="auto"):
     >>> prepare_for_export(model, (1, 32, 32, 1)).input_shape
     (1, 32, 32, 1)
     """
+    from coordgate_keras.tflite import _tiles
     from coordgate_keras.utils import argument_validation as av
 
     av.choice(gates, "gates", GATE_REPRESENTATIONS)
-    input_shape = av.input_shape_with_batch(input_shape, model)
-    inputs = keras.Input(batch_shape=input_shape, name=_input_name(model))
-    if isinstance(model, keras.Sequential) or _is_functional(model):
+    if _tiles.is_tile_model(model):
+        input_shape = _tiles.image_shape(input_shape, model)
+        inputs = [
+            keras.Input(batch_shape=input_shape, name=_input_name(model)),
+            keras.Input(batch_shape=(input_shape[0], 2), dtype="int32", name="origin"),
+        ]
+    else:
+        input_shape = av.input_shape_with_batch(input_shape, model)
+        inputs = keras.Input(batch_shape=input_shape, name=_input_name(model))
+    clone_function = functools.partial(_replace_layer, gates=gates)
+    if _is_functional(model):
         return keras.models.clone_model(
             model,
             input_tensors=inputs,
-            clone_function=functools.partial(_replace_layer, gates=gates),
+            clone_function=clone_function,
+            call_function=_SharedOne(model, inputs),
             recursive=True,
+        )
+    if isinstance(model, keras.Sequential):
+        return keras.models.clone_model(
+            model, input_tensors=inputs, clone_function=clone_function, recursive=True
         )
     return keras.Model(inputs, model(inputs), name=model.name)
 
@@ -137,6 +159,49 @@ def _replace_layer(layer, gates="auto"):
         return _NearestResize(layer)
     # Shared, not copied: the clone uses the model's own layers and weights.
     return layer
+
+
+class _SharedOne:
+    """A `clone_model` call function giving the model's own gates one `one`.
+
+    A compact gate needs an input-dependent operand (see `_dynamic_one`):
+    computed once from the model's input and passed to every gate of the
+    model (nested models' gates make their own), it costs each gate one
+    small MUL (its row term times one) instead of a SLICE, a MUL and two
+    ADDs.
+    """
+
+    def __init__(self, model, inputs):
+        self.gates = {
+            id(layer) for layer in model.layers if isinstance(layer, CoordGate)
+        }
+        # A tile model's image input.
+        self.inputs = inputs[0] if isinstance(inputs, list) else inputs
+        self.one = None
+
+    def __call__(self, layer, *args, **kwargs):
+        if (
+            isinstance(layer, _FoldedGate)
+            and id(layer.coord_gate) in self.gates
+            and len(args) == 1
+            and not isinstance(args[0], (list, tuple))
+            and len(args[0].shape) == 4
+            and len(self.inputs.shape) == 4
+        ):
+            if self.one is None:
+                self.one = _DynamicOne(name="coordgate_one")(self.inputs)
+            return layer([args[0], self.one], **kwargs)
+        return layer(*args, **kwargs)
+
+
+class _DynamicOne(keras.layers.Layer):
+    """`_dynamic_one` of the model's input, as a layer."""
+
+    def call(self, inputs):
+        return _dynamic_one(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return (1,) * len(input_shape)
 
 
 def _eager_numpy(fn):
@@ -185,10 +250,16 @@ class _FoldedGate(keras.layers.Layer):
         self._compact_forms = {}
 
     def build(self, input_shape):
+        shapes = input_shape
+        if _is_shape_list(input_shape):
+            input_shape = input_shape[0]
         if not self.coord_gate.built:
-            self.coord_gate.build(input_shape)
+            # A frame layer builds on `[x_shape, origin_shape]`.
+            self.coord_gate.build(input_shape if self.frame_shape is None else shapes)
         channels_last = self.coord_gate.data_format == "channels_last"
         spatial = tuple(input_shape[1:-1] if channels_last else input_shape[2:])
+        # A tile model's gate is stored for its frame.
+        spatial = self.frame_shape or spatial
         if None not in spatial:
             # Decided (and with gates="compact", refused) here, where errors
             # reach the caller rather than Keras' symbolic-call fallback.
@@ -218,13 +289,18 @@ class _FoldedGate(keras.layers.Layer):
         form = self._compact_forms[spatial]
         layer = self.coord_gate
         if self.gates == "compact" and form is None and len(spatial) == 2:
+            which = (
+                "only 'mlp' and 'fourier' encoders without a hidden activation "
+                "(a row plus a column term) have one in a tile model (frame_shape)"
+                if self.frame_shape is not None
+                else "only 'mlp' and 'fourier' encoders without a hidden "
+                "activation (a row plus a column term) and 'map' gates have one"
+            )
             raise ValueError(
                 f"Cannot store the gate of CoordGate `{layer.name}` in a compact "
                 f"form (encoding={layer.encoding!r}, hidden_activation="
-                f"{_activation_name(layer.hidden_activation)!r}): only 'mlp' and "
-                "'fourier' encoders without a hidden activation (a row plus a "
-                "column term) and 'map' gates have one. Export with "
-                "gates='auto' or gates='constant'."
+                f"{_activation_name(layer.hidden_activation)!r}): {which}. Export "
+                "with gates='auto' or gates='constant'."
             )
         return form
 
@@ -234,6 +310,9 @@ class _FoldedGate(keras.layers.Layer):
         if (
             self.gates == "constant"
             or len(spatial) != 2
+            # A tile model gathers its window from row and column tables;
+            # a map has no such form and is stored for the whole frame.
+            or (self.frame_shape is not None and layer.encoding == "map")
             or (
                 self.gates == "auto"
                 # A tiny gate (2 x 2 and below) is no larger stored whole.
@@ -278,43 +357,110 @@ class _FoldedGate(keras.layers.Layer):
         scale = np.where(peak > 0, peak, 1.0) if homogeneous else np.ones_like(peak)
         return ("separable", _f32(row / scale), _f32(col / scale), _f32(scale))
 
+    @property
+    def frame_shape(self):
+        """The wrapped layer's frame (at its resolution), or None."""
+        frame = getattr(self.coord_gate, "frame_shape", None)
+        return None if frame is None else tuple(int(n) for n in frame)
+
     def call(self, inputs):
+        # A frame layer's `[inputs, origin]`, or the model's shared one:
+        # `[inputs, one]`.
+        extra = None
+        if isinstance(inputs, (list, tuple)):
+            inputs, extra = inputs
         gate_layer = self.coord_gate
         channels_last = gate_layer.data_format == "channels_last"
         ndim = len(inputs.shape)
         axes = range(1, ndim - 1) if channels_last else range(2, ndim)
         spatial = _static_sizes(inputs, axes)
+        frame = self.frame_shape
         if spatial is None:
-            return gate_layer(inputs)
+            return gate_layer(inputs if frame is None else [inputs, extra])
+        if frame is not None:
+            gate, scale = self._window_gate(inputs, extra, frame, spatial)
+            return self._apply(inputs, gate, scale)
+        one = extra
         form = self._compact(spatial)
         if form is not None:
-            gate, scale = self._compact_gate(inputs, form, spatial), form[-1]
+            if one is None:
+                one = _dynamic_one(inputs)
+            gate = self._compact_gate(inputs, one, form, spatial)
+            scale = form[-1]
         else:
             gate, scale = self._gate(spatial)
             if not channels_last:
                 gate = np.moveaxis(gate, -1, 0)
             gate = ops.cast(gate, inputs.dtype)
+        return self._apply(inputs, gate, scale)
+
+    def _apply(self, inputs, gate, scale):
+        """The gated input, through the projection (scaled by `scale`)."""
+        gate_layer = self.coord_gate
         outputs = inputs * gate
         if not gate_layer.use_projection:
             return outputs
         projection = gate_layer.projection
         kernel = projection.kernel * ops.cast(scale[:, None], projection.kernel.dtype)
-        outputs = ops.conv(
-            outputs,
-            ops.cast(kernel, outputs.dtype),
-            data_format=gate_layer.data_format,
-        )
-        bias = ops.cast(projection.bias, outputs.dtype)
-        if not channels_last:
-            bias = ops.reshape(bias, (-1,) + (1,) * (ndim - 2))
-        return outputs + bias
+        return gate_layer.project(outputs, kernel)
 
-    def _compact_gate(self, inputs, form, spatial):
-        """The activated gate, computed in the graph from its compact form."""
+    def _window_gate(self, inputs, origin, frame, spatial):
+        """`(gate, scale)` of a tile at `origin` in the frame, in the graph.
+
+        The frame's tables are stored, the tile's rows and columns gathered
+        at the origin (GATHER with indices `origin + arange(size)`): row and
+        column terms `(H, C)` and `(W, C)` for a separable gate, summed by
+        one full-size ADD; otherwise the whole frame's gate `(H, W, C)`.
+        Nothing is folded at the tile: the origin is an input.
+        """
         import tensorflow as tf
 
         channels_last = self.coord_gate.data_format == "channels_last"
-        zero = _dynamic_zero(inputs)
+        if len(spatial) != 2:
+            raise ValueError(
+                f"Cannot export CoordGate `{self.coord_gate.name}` with a frame: "
+                "tile models are 2D. Received: a rank-"
+                f"{len(spatial) + 2} input."
+            )
+        origin = ops.cast(origin, "int32")
+        indices = [
+            origin[:, axis : axis + 1] + np.arange(size, dtype=np.int32)[None]
+            for axis, size in enumerate(spatial)
+        ]
+        form = self._compact(frame)
+        if form is not None:
+            _, row, col, scale = form
+            # tf.gather, not ops.take: no negative-index wrapping ops.
+            rows = tf.gather(ops.cast(row, inputs.dtype), indices[0])
+            cols = tf.gather(ops.cast(col, inputs.dtype), indices[1])
+            if channels_last:
+                rows, cols = rows[:, :, None, :], cols[:, None, :, :]
+            else:
+                rows = ops.transpose(rows, (0, 2, 1))[:, :, :, None]
+                cols = ops.transpose(cols, (0, 2, 1))[:, :, None, :]
+            # One full-size ADD (the activation fuses into it in TFLite).
+            gate = rows + cols
+            activation = self.coord_gate.gate_activation
+            return (gate if activation is None else activation(gate)), scale
+        table, scale = self._gate(frame)
+        gate = tf.gather(ops.cast(table, inputs.dtype), indices[0])
+        gate = tf.gather(gate, indices[1], axis=2, batch_dims=1)
+        if not channels_last:
+            gate = ops.transpose(gate, (0, 3, 1, 2))
+        return gate, scale
+
+    def _compact_gate(self, inputs, one, form, spatial):
+        """The activated gate, computed in the graph from its compact form.
+
+        `one` is an input-dependent one: the row term times it (a small MUL)
+        is what keeps the converter from folding the gate. (A zero added to
+        it would not: the converter folds `(row + zero) + col` into
+        `zero + (row + col)`.)
+        """
+        import tensorflow as tf
+
+        channels_last = self.coord_gate.data_format == "channels_last"
+        one = ops.cast(one, inputs.dtype)
         if form[0] == "separable":
             _, row, col, _ = form
             (height, channels), width = row.shape, col.shape[0]
@@ -322,11 +468,10 @@ class _FoldedGate(keras.layers.Layer):
             col = np.reshape(col, (1, 1, width, channels))
             if not channels_last:
                 row, col = np.moveaxis(row, -1, 1), np.moveaxis(col, -1, 1)
-            gate = (ops.cast(row, inputs.dtype) + zero) + (
-                ops.cast(col, inputs.dtype) + zero
-            )
+            # One full-size ADD (the activation fuses into it in TFLite).
+            gate = ops.cast(row, inputs.dtype) * one + ops.cast(col, inputs.dtype)
         else:
-            gate_map = ops.cast(form[1][None], inputs.dtype) + zero
+            gate_map = ops.cast(form[1][None], inputs.dtype) * one
             gate = tf.raw_ops.ResizeBilinear(
                 images=gate_map,
                 size=spatial,
@@ -339,21 +484,33 @@ class _FoldedGate(keras.layers.Layer):
         return gate if activation is None else activation(gate)
 
     def compute_output_shape(self, input_shape):
+        if _is_shape_list(input_shape) and self.frame_shape is None:
+            input_shape = input_shape[0]
         return self.coord_gate.compute_output_shape(input_shape)
 
 
-def _dynamic_zero(inputs):
-    """A (1, 1, 1, 1) zero computed from the input.
+def _is_shape_list(shape):
+    return (
+        isinstance(shape, (list, tuple))
+        and bool(shape)
+        and isinstance(shape[0], (list, tuple))
+    )
+
+
+def _dynamic_one(inputs):
+    """A (1, 1, 1, 1) one computed from the input (SLICE, MUL by 0, ADD 1).
 
     Without it the converter folds a compact gate's constant inputs back into
-    one (H, W, C) constant. The ONNX export replaces it by a constant after
-    conversion, so that ONNX Runtime folds the gate once, at session load.
+    one (H, W, C) constant. The ONNX export replaces the zero by a constant
+    after conversion, so that ONNX Runtime folds the gate once, at session
+    load.
     """
     import tensorflow as tf
 
-    return tf.multiply(
+    zero = tf.multiply(
         tf.slice(inputs, (0,) * 4, (1,) * 4), 0.0, name=DYNAMIC_ZERO_NAME
     )
+    return zero + 1.0
 
 
 def _f32(array):

@@ -16,7 +16,8 @@ def benchmark(tflite_path, threads=1, runs=50, warmup=5, seed=0):
     fixed random input in [0, 1] (quantized for integer inputs). Only
     `invoke()` is timed. Given several files, their runs are interleaved
     (round robin), so load from other processes falls on all of them alike
-    and their ratios stay meaningful on a shared machine.
+    and their ratios stay meaningful on a shared machine. A tile model's
+    `origin` input is zero (the cost does not depend on it).
 
     Args:
         tflite_path: path of a `.tflite` file, or a list of paths.
@@ -48,9 +49,14 @@ def benchmark(tflite_path, threads=1, runs=50, warmup=5, seed=0):
     for path in paths if paths is not None else [tflite_path]:
         interpreter = Interpreter(model_path=os.fspath(path), num_threads=threads)
         interpreter.allocate_tensors()
-        (detail,) = interpreter.get_input_details()
-        x = np.random.default_rng(seed).uniform(0.0, 1.0, detail["shape"])
-        interpreter.set_tensor(detail["index"], quantize_input(x, detail))
+        for detail in interpreter.get_input_details():
+            if "origin" in detail["name"]:
+                # A tile model's origin: the frame's top-left tile.
+                value = np.zeros(detail["shape"], detail["dtype"])
+            else:
+                x = np.random.default_rng(seed).uniform(0.0, 1.0, detail["shape"])
+                value = quantize_input(x, detail)
+            interpreter.set_tensor(detail["index"], value)
         interpreters.append(interpreter)
     for _ in range(warmup):
         for interpreter in interpreters:

@@ -27,7 +27,7 @@ import warnings
 import keras
 import numpy as np
 
-from coordgate_keras.tflite import calibration, folding, verification
+from coordgate_keras.tflite import _tiles, calibration, folding, verification
 from coordgate_keras.utils import argument_validation as av
 from coordgate_keras.utils import atomic_io
 
@@ -49,6 +49,7 @@ def export_onnx(
     weights_tag=None,
     value_range=verification.DEFAULT_VALUE_RANGE,
     overwrite=False,
+    frame_shape=None,
 ):
     """Exports a model to a verified float32 `.onnx` file.
 
@@ -60,8 +61,15 @@ def export_onnx(
     Keras, op census of the file and of the graph ONNX Runtime runs, versions)
     is written beside it as `path + ".json"`.
 
+    With `frame_shape`, or given a two-input model `[image, origin]`, the
+    file is a tile model, as in `export_tflite`: inputs `image` and
+    `origin` (int32 `(batch, 2)`), gates gathered from per-frame row and
+    column tables, verified at the frame's four corners and centre, and the
+    report's `"tile"` entry holds the frame and tile shapes and alignment.
+
     Args:
-        model: a `keras.Model` with one input and one output.
+        model: a `keras.Model` with one input and one output, or a tile
+            model with inputs `[image, origin]`.
         path: str. Destination `.onnx` file.
         input_shape: tuple of ints or None. `(batch, *spatial, channels)`;
             None takes the model's static input shape with batch 1.
@@ -75,6 +83,8 @@ def export_onnx(
         weights_tag: str or None. Weights tag recorded in the report.
         value_range: tuple. Input value range, recorded in the report.
         overwrite: bool. Replace an existing file (and its report).
+        frame_shape: tuple `(H, W)` or None. Export a tile model of a frame
+            of this size (see `export_tflite`).
 
     Returns:
         The verification report (a dict, also written as the JSON sidecar).
@@ -94,7 +104,7 @@ def export_onnx(
     True
     """
     _require_onnx()
-    input_shape = av.input_shape_with_batch(input_shape, model)
+    model, input_shape, geometry = _tiles.resolve(model, input_shape, frame_shape)
     path = os.fspath(path)
     if not path.endswith(".onnx"):
         raise av.invalid_value(path, "path", "a file name ending in '.onnx'")
@@ -121,12 +131,13 @@ def export_onnx(
             weights_tag=weights_tag,
             value_range=value_range,
             file_name=os.path.basename(path),
+            geometry=geometry,
         )
 
     return verification.write_if_verified(
         path,
         sidecar_path(path),
-        lambda tmp: _convert(folded, tmp, input_shape, opset),
+        lambda tmp: _convert(folded, tmp, input_shape, opset, geometry is not None),
         verify,
         f"The ONNX export of `{name}`",
         overwrite=overwrite,
@@ -141,12 +152,14 @@ def export_onnx_bundle(
     gates="auto",
     verify_data="simulated",
     overwrite=False,
+    frame_shape=None,
 ):
     """`export_onnx` of a model, registered name or `.keras` file into a folder.
 
     Writes `name_HxW_float32.onnx` and its report `name_HxW_float32.onnx.json`
     in `out_dir` (the names `export_bundle` gives its TFLite files, so both
-    formats can share a folder). Model resolution as in `export_bundle`.
+    formats can share a folder; a tile model's `name_HxW_frameFxG_...`).
+    Model resolution as in `export_bundle`; `frame_shape` as in `export_onnx`.
 
     Returns:
         A dict like `export_bundle`'s: `reports` (one report, with its `path`)
@@ -156,8 +169,8 @@ def export_onnx_bundle(
 
     _require_onnx()
     model, weights_tag = bundle.resolve_model(model, input_shape, weights)
-    input_shape = av.input_shape_with_batch(input_shape, model)
-    stem = f"{model.name}_{'x'.join(str(n) for n in input_shape[1:-1])}"
+    model, input_shape, geometry = _tiles.resolve(model, input_shape, frame_shape)
+    stem = bundle.file_stem(model, input_shape, geometry)
     path = os.path.join(os.fspath(out_dir), f"{stem}_float32.onnx")
     try:
         report = export_onnx(
@@ -219,23 +232,33 @@ def onnx_op_census(onnx_path, optimized=False):
 
 
 def run_onnx(onnx_path, batches, num_threads=None):
-    """Runs a single-input, single-output `.onnx` file in ONNX Runtime (CPU).
+    """Runs a single-output `.onnx` file in ONNX Runtime (CPU).
 
     Args:
         onnx_path: path of the `.onnx` file.
-        batches: iterable of float arrays of the model's input shape.
+        batches: iterable of float arrays of the model's input shape; for a
+            tile model (inputs `image` and `origin`), `(image, origin)` pairs.
         num_threads: int or None. Intra-op threads (None: ONNX Runtime's
             default).
 
     Returns:
         A list of float32 output arrays, one per batch.
     """
-    session = onnx_session(onnx_path, num_threads)
-    (inp,) = session.get_inputs()
-    return [
-        np.asarray(session.run(None, {inp.name: np.asarray(b, np.float32)})[0])
-        for b in batches
-    ]
+    return _run(onnx_session(onnx_path, num_threads), batches)
+
+
+def _run(session, batches):
+    # The image first, a tile model's origin last.
+    inputs = sorted(session.get_inputs(), key=lambda i: "origin" in i.name)
+    results = []
+    for batch in batches:
+        values = batch if isinstance(batch, tuple) else (batch,)
+        feed = {
+            i.name: np.asarray(v, np.int32 if "origin" in i.name else np.float32)
+            for i, v in zip(inputs, values, strict=True)
+        }
+        results.append(np.asarray(session.run(None, feed)[0]))
+    return results
 
 
 def onnx_session(onnx_path, num_threads=None):
@@ -262,18 +285,26 @@ def build_onnx_report(
     weights_tag=None,
     value_range=verification.DEFAULT_VALUE_RANGE,
     file_name=None,
+    geometry=None,
 ):
-    """Compares an `.onnx` file with its Keras model; returns the report."""
+    """Compares an `.onnx` file with its Keras model; returns the report.
+
+    A tile model is run at its frame's corners and centre, as in
+    `verification.build_report`.
+    """
     session = onnx_session(onnx_path)
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) != 1:
+    tile = len(inputs) == 2 and any("origin" in i.name for i in inputs)
+    if len(inputs) != 1 + tile or len(outputs) != 1:
         raise av.invalid_value(
             onnx_path,
             "onnx_path",
-            "a model with one input and one output",
+            "a model with one output and one input (or a tile model's image "
+            "and origin)",
             f"{len(inputs)} inputs and {len(outputs)} outputs",
         )
-    input_shape = tuple(inputs[0].shape)
+    image = [i for i in inputs if "origin" not in i.name][0]
+    input_shape = tuple(image.shape)
     thresholds = dict(DEFAULT_ONNX_THRESHOLDS if thresholds is None else thresholds)
     if isinstance(data, str) and data == "simulated":
         samples = calibration.simulated_inputs(input_shape, num_samples, seed=seed)
@@ -282,13 +313,15 @@ def build_onnx_report(
     else:
         batches = calibration.batches(data, input_shape, "data")
         source = "user data"
+    if tile:
+        if geometry is None:
+            geometry = _tiles.geometry(keras_model, input_shape)
+        batches, origins = _tiles.at_origins(batches, geometry)
     reference = [
-        keras.ops.convert_to_numpy(keras_model(b, training=False)) for b in batches
-    ]
-    results = [
-        np.asarray(session.run(None, {inputs[0].name: np.asarray(b, np.float32)})[0])
+        keras.ops.convert_to_numpy(keras_model(list(b) if tile else b, training=False))
         for b in batches
     ]
+    results = _run(session, batches)
     metrics = verification.compare(reference, results)
     passed = verification.passes(metrics, thresholds)
 
@@ -297,7 +330,7 @@ def build_onnx_report(
     with open(onnx_path, "rb") as f:
         content = f.read()
     proto = onnx.load_from_string(content)
-    return {
+    report = {
         "file": file_name or os.path.basename(os.fspath(onnx_path)),
         "format": "onnx",
         "model_name": model_name or keras_model.name,
@@ -326,6 +359,9 @@ def build_onnx_report(
         ),
         "versions": versions(),
     }
+    if tile:
+        report["tile"] = _tiles.tile_report(geometry, origins, reference, results)
+    return report
 
 
 def versions():
@@ -353,13 +389,20 @@ def _require_onnx():
         )
 
 
-def _convert(folded, path, input_shape, opset):
+def _convert(folded, path, input_shape, opset, tile=False):
     """Keras' ONNX export of the folded copy, then the dynamic zeros made
     constant (see the module docstring)."""
     import onnx
     import tensorflow as tf
 
     signature = [tf.TensorSpec(input_shape, tf.float32, name="input")]
+    if tile:
+        signature = [
+            [
+                tf.TensorSpec(input_shape, tf.float32, name="image"),
+                tf.TensorSpec((input_shape[0], 2), tf.int32, name="origin"),
+            ]
+        ]
     with warnings.catch_warnings():
         # keras/src/export/tf2onnx_lib.py probes `np.object`, which NumPy 2
         # deprecates with a FutureWarning.

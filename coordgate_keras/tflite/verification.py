@@ -79,28 +79,39 @@ def io_details(tflite_path):
 
 
 def run_tflite(tflite_path, batches, num_threads=None):
-    """Runs a single-input, single-output `.tflite` file on float batches.
+    """Runs a single-output `.tflite` file on float batches.
 
     Integer inputs are quantized with the file's scale and zero point, integer
     outputs dequantized, so the results compare directly with Keras outputs.
 
     Args:
         tflite_path: path of the `.tflite` file.
-        batches: iterable of float arrays of the file's input shape.
+        batches: iterable of float arrays of the file's input shape; for a
+            tile model (inputs `image` and `origin`), `(image, origin)` pairs.
         num_threads: int or None. Interpreter threads.
 
     Returns:
         A list of float32 output arrays, one per batch.
     """
     interpreter = _interpreter(tflite_path, num_threads)
-    (inp,) = interpreter.get_input_details()
+    inputs = _ordered_inputs(interpreter.get_input_details())
     (out,) = interpreter.get_output_details()
     outputs = []
     for batch in batches:
-        interpreter.set_tensor(inp["index"], quantize_input(np.asarray(batch), inp))
+        values = batch if isinstance(batch, tuple) else (batch,)
+        for detail, value in zip(inputs, values, strict=True):
+            value = np.asarray(value)
+            if "origin" not in detail["name"]:
+                value = quantize_input(value, detail)
+            interpreter.set_tensor(detail["index"], value.astype(detail["dtype"]))
         interpreter.invoke()
         outputs.append(dequantize_output(interpreter.get_tensor(out["index"]), out))
     return outputs
+
+
+def _ordered_inputs(details):
+    """A file's inputs, the image first and a tile model's `origin` last."""
+    return sorted(details, key=lambda detail: "origin" in detail["name"])
 
 
 def passes(metrics, thresholds):
@@ -159,7 +170,10 @@ def verify(
     a deployment needs to know: input/output shapes, dtypes, quantization scale
     and zero point, the input value range, model name, weights tag and
     versions. The report is written atomically as JSON beside the file
-    (`sidecar_path`), replacing an earlier report.
+    (`sidecar_path`), replacing an earlier report. A tile model (inputs
+    `image` and `origin`) runs every input at its frame's four corners and
+    centre; the report's `"tile"` entry holds `frame_shape`, `tile_shape`,
+    `alignment` and each origin's error.
 
     Args:
         keras_model: the `keras.Model` the file was converted from.
@@ -222,17 +236,29 @@ def build_report(
     weights_tag=None,
     value_range=DEFAULT_VALUE_RANGE,
     file_name=None,
+    geometry=None,
 ):
-    """`verify` without writing anything (`file_name` names the final file)."""
+    """`verify` without writing anything (`file_name` names the final file).
+
+    A tile model (inputs `image` and `origin`) is verified at the four
+    corners and the centre of its frame (`geometry`, else read from
+    `keras_model`): every origin runs every verification input, and the
+    report's `"tile"` entry records the geometry and each origin's error.
+    """
     details = io_details(tflite_path)
-    if len(details["inputs"]) != 1 or len(details["outputs"]) != 1:
+    tile = len(details["inputs"]) == 2 and any(
+        "origin" in d["name"] for d in details["inputs"]
+    )
+    if len(details["inputs"]) != 1 + tile or len(details["outputs"]) != 1:
         raise av.invalid_value(
             tflite_path,
             "tflite_path",
-            "a model with one input and one output",
+            "a model with one output and one input (or a tile model's image "
+            "and origin)",
             f"{len(details['inputs'])} inputs and {len(details['outputs'])} outputs",
         )
-    input_shape = tuple(details["inputs"][0]["shape"])
+    image = [d for d in details["inputs"] if "origin" not in d["name"]][0]
+    input_shape = tuple(image["shape"])
     census = inspection.op_census(tflite_path)
     if quantization is None:
         quantization = infer_quantization(tflite_path)
@@ -246,16 +272,26 @@ def build_report(
     else:
         batches = calibration.batches(data, input_shape, "data", value_range)
         source = "user data"
+    tile_entry = None
+    if tile:
+        from coordgate_keras.tflite import _tiles
+
+        if geometry is None:
+            geometry = _tiles.geometry(keras_model, input_shape)
+        batches, origins = _tiles.at_origins(batches, geometry)
     reference = [
-        keras.ops.convert_to_numpy(keras_model(b, training=False)) for b in batches
+        keras.ops.convert_to_numpy(keras_model(list(b) if tile else b, training=False))
+        for b in batches
     ]
     outputs = run_tflite(tflite_path, batches)
     metrics = compare(reference, outputs)
     passed = passes(metrics, thresholds)
+    if tile:
+        tile_entry = _tiles.tile_report(geometry, origins, reference, outputs)
 
     with open(tflite_path, "rb") as f:
         content = f.read()
-    return {
+    report = {
         "file": file_name or os.path.basename(os.fspath(tflite_path)),
         "model_name": model_name or keras_model.name,
         "weights_tag": weights_tag,
@@ -280,6 +316,9 @@ def build_report(
         "op_census": dict(sorted(census.items())),
         "versions": versions(),
     }
+    if tile_entry is not None:
+        report["tile"] = tile_entry
+    return report
 
 
 def write_report(path, report, overwrite=True):
@@ -381,7 +420,7 @@ def check_value_range(value_range):
 def infer_quantization(tflite_path):
     """The quantization mode of a `.tflite` file, read from its tensor types."""
     details = io_details(tflite_path)
-    if details["inputs"][0]["dtype"] == "int8":
+    if any(d["dtype"] == "int8" for d in details["inputs"]):
         return "int8"
     dtypes = {
         tensor.dtype

@@ -8,6 +8,7 @@ Nothing here imports TensorFlow on the JAX backend.
 """
 
 from coordgate_keras.training._data import noise_model, psf_field
+from coordgate_keras.training._workdir import WorkdirLockedError
 from coordgate_keras.training.config import (
     TrainConfig,
     list_recipes,
@@ -29,6 +30,7 @@ from coordgate_keras.training.train import (
 __all__ = [
     "DeviceSimulator",
     "TrainConfig",
+    "WorkdirLockedError",
     "builder_kwargs",
     "evaluate",
     "format_metrics",

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import math
 import os
 import sys
@@ -192,6 +193,29 @@ class StepBackup(keras.callbacks.BackupAndRestore):
         if step % self.checkpoint_every == 0 or step >= self.clock.total_steps:
             if not self.model.stop_training:
                 self._save_model()
+
+    def _save_model(self):
+        # Keras writes both files in place, so a kill mid-write leaves a torn
+        # `latest.weights.h5` that no later run can load. Here they are built
+        # in a fresh folder that replaces `backup_dir` in one rename: a kill
+        # at any instant leaves the previous backup or the new one, whole.
+        with atomic_io.atomic_directory(self.backup_dir, overwrite=True) as tmp:
+            weights = os.path.join(tmp, os.path.basename(self._weights_path))
+            self.model.save_weights(weights, overwrite=True)
+            metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+            name = os.path.basename(self._training_metadata_path)
+            with open(os.path.join(tmp, name), "w") as f:
+                json.dump(metadata, f)
+
+    def _load_model(self):
+        try:
+            super()._load_model()
+        except OSError as error:
+            # Only a backup written by an older version (in place) can be torn.
+            raise OSError(
+                f"The backup {self._weights_path} cannot be read ({error}). "
+                f"Delete {self.backup_dir} to restart this run from step 0."
+            ) from error
 
 
 def terminal():

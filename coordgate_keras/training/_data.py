@@ -30,6 +30,8 @@ class Data:
         eval_blurred, eval_sharp: the held-out pairs.
         description: str. Where the data come from (for logs and errors).
         simulator_mode: str. `"host"`, `"device"` or `"none"` (saved pairs).
+        frame: a `Frames` (training on crops of a frame) or None; then the
+            inputs of `make_batch` are `(images, origins)`.
     """
 
     sample_shape: tuple
@@ -39,6 +41,28 @@ class Data:
     eval_sharp: np.ndarray
     description: str
     simulator_mode: str
+    frame: object = None
+
+
+@dataclasses.dataclass
+class Frames:
+    """Held-out frames and the tiles of them the held-out pairs are.
+
+    Attributes:
+        frame_shape, tile_shape: `(height, width)`.
+        alignment: int. Origins are multiples of it (`2**depth`).
+        eval_origins: int32 `(tiles, 2)`, the origin of each held-out pair.
+        eval_frame_index: int `(tiles,)`, the held-out frame each tile is of.
+        blurred_frames, sharp_frames: float32 `(frames, H, W, C)`.
+    """
+
+    frame_shape: tuple
+    tile_shape: tuple
+    alignment: int
+    eval_origins: np.ndarray
+    eval_frame_index: np.ndarray
+    blurred_frames: np.ndarray
+    sharp_frames: np.ndarray
 
 
 def is_1d(model_name):
@@ -110,7 +134,16 @@ def build(cfg, simulator_mode, cache_dir, log=print):
     if is_1d(cfg.model):
         return _build_1d(cfg, log)
     if cfg.data.startswith("dataset:"):
+        if cfg.frame_size is not None:
+            raise av.invalid_value(
+                None,
+                "frame_size",
+                "None for `dataset:` data (saved pairs have no frame to crop)",
+                f"frame_size={cfg.frame_size!r}",
+            )
         return _build_saved(cfg)
+    if cfg.frame_size is not None:
+        return _build_frames(cfg, cache_dir, log)
     field = psf_field(cfg)
     noise = noise_model(cfg)
     shape = cfg.image_shape
@@ -177,6 +210,9 @@ def build(cfg, simulator_mode, cache_dir, log=print):
 
 def heldout(cfg):
     """Only the held-out pairs of `cfg` (no training pool is made)."""
+    if cfg.frame_size is not None:
+        data = _build_frames(cfg, None, lambda message: None, pool=False)
+        return data.eval_blurred, data.eval_sharp
     if is_1d(cfg.model) or cfg.data.startswith("dataset:"):
         data = build(cfg, "host", None, log=lambda message: None)
         return data.eval_blurred, data.eval_sharp
@@ -213,6 +249,173 @@ def _eval_pairs(cfg, field, noise, shape, channels):
         )
     blurred = data_lib.degrade(sharp, field, noise, _step_seed(cfg.eval_seed, 4, 0))
     return blurred, sharp.astype(np.float32)
+
+
+# === Crops of a frame ===
+
+
+def alignment(cfg):
+    """The step of valid origins: `2**depth` for the U-Nets, else 1."""
+    from coordgate_keras.zoo import _registry
+
+    entry = _registry._get_entry(cfg.model)
+    if "unet" not in entry.family:
+        return 1
+    return 2 ** int(cfg.model_kwargs.get("depth", entry.depth))
+
+
+def frame_field(cfg):
+    """The PSF field pinned to the frame of `cfg.frame_size`."""
+    field = psf_field(cfg)
+    frame = cfg.frame_shape
+    if field.image_shape is not None and tuple(field.image_shape) != frame:
+        raise av.invalid_value(
+            None,
+            "frame_size",
+            f"the frame the PSF field was measured on, {tuple(field.image_shape)}",
+            f"frame_size={cfg.frame_size!r}",
+        )
+    return data_lib.PSFField(field.psfs, image_shape=frame)
+
+
+def covering_origins(frame_shape, tile_shape, step):
+    """Origins of tiles covering the frame: a grid of tile-sized steps, the last
+    row and column flush with the frame's far edges (corners included)."""
+    axes = []
+    for n, t in zip(frame_shape, tile_shape):
+        starts = list(range(0, n - t + 1, t))
+        last = (n - t) // step * step
+        if starts[-1] != last:
+            starts.append(last)
+        axes.append(starts)
+    return np.array([(r, c) for r in axes[0] for c in axes[1]], dtype=np.int32)
+
+
+def _build_frames(cfg, cache_dir, log, pool=True):
+    if is_1d(cfg.model):
+        raise av.invalid_value(
+            None, "frame_size", "None for a 1D model", f"frame_size={cfg.frame_size!r}"
+        )
+    field = frame_field(cfg)
+    noise = noise_model(cfg)
+    frame, tile = cfg.frame_shape, cfg.image_shape
+    step = alignment(cfg)
+    for n, t in zip(frame, tile):
+        if n % step or t % step:
+            raise av.invalid_value(
+                None,
+                "frame_size",
+                f"a frame and image_size divisible by {step} (the model's "
+                "down-sampling)",
+                f"frame_size={cfg.frame_size!r}, image_size={cfg.image_size!r}",
+            )
+    field.check_window(tile, (0, 0), name="image_size")
+    margin = field.radius
+    region = (tile[0] + 2 * margin, tile[1] + 2 * margin)
+    batch_size, count = cfg.batch_size, cfg.train_images
+
+    # === Held-out: tiles covering whole frames, blurred as whole frames ===
+    origins = covering_origins(frame, tile, step)
+    num_frames = max(1, -(-cfg.eval_images // len(origins)))
+    if cfg.data == "sim" and cfg.eval_data is None:
+        sharp_frames = _scene_pool.eval_scenes(cfg.eval_seed, frame, num_frames)
+        channels = 1
+    else:
+        folder = _image_folder(cfg.eval_data or cfg.data, frame, cfg)
+        sharp_frames = np.stack(
+            [folder.crop(10**9 + i, cfg.eval_seed) for i in range(num_frames)]
+        )
+        channels = sharp_frames.shape[-1]
+    sharp_frames = sharp_frames.astype(np.float32)
+    blurred_frames = data_lib.degrade(
+        sharp_frames, field, noise, _step_seed(cfg.eval_seed, 4, 0)
+    )
+    frame_index = np.repeat(np.arange(num_frames), len(origins))
+    eval_origins = np.tile(origins, (num_frames, 1))
+    (th, tw) = tile
+
+    def tiles_of(frames):
+        return np.stack(
+            [
+                frames[f, r : r + th, c : c + tw]
+                for f, (r, c) in zip(frame_index, eval_origins)
+            ]
+        )
+
+    frames = Frames(
+        frame_shape=frame,
+        tile_shape=tile,
+        alignment=step,
+        eval_origins=eval_origins,
+        eval_frame_index=frame_index,
+        blurred_frames=blurred_frames,
+        sharp_frames=sharp_frames,
+    )
+
+    # === Training: crops at random origins of the grid ===
+    if not pool:
+        sharp_region = None
+        description = ""
+    elif cfg.data == "sim":
+        scenes = _scene_pool.scene_pool(cache_dir, cfg.seed, region, count, log)
+
+        def sharp_region(index, tile_origin, top, left):
+            # The pool scene stands for the frame's pixels from the tile's
+            # origin minus the margin; what lies beyond the frame is cut off.
+            ty, tx = tile_origin
+            return np.asarray(
+                scenes[index, top - (ty - margin) :, left - (tx - margin) :]
+            )
+
+        description = (
+            f"crops of simulated {frame[0]}x{frame[1]} frames "
+            f"({cfg.train_images} scenes in the pool)"
+        )
+    else:
+        folder = _image_folder(cfg.data, frame, cfg)
+        for index in range(len(folder)):
+            folder.load(index)
+
+        def sharp_region(index, tile_origin, top, left):
+            whole = folder.crop(int(index), cfg.seed)
+            return whole[top:, left:]
+
+        description = f"crops of {frame[0]}x{frame[1]} frames of {folder.directory}"
+        channels = folder.num_channels
+
+    def make_batch(step_index):
+        rng = np.random.default_rng([cfg.seed, 5, step_index])
+        tops = step * rng.integers(0, (frame[0] - th) // step + 1, batch_size)
+        lefts = step * rng.integers(0, (frame[1] - tw) // step + 1, batch_size)
+        indices = _indices(cfg.seed, step_index, batch_size, count)
+        blurred, sharp = [], []
+        for i, (index, ty, tx) in enumerate(zip(indices, tops, lefts)):
+            # The tile with a margin of the PSF radius, cut at the frame's edges,
+            # is degraded as that window of the frame, then trimmed to the tile.
+            top, left = max(ty - margin, 0), max(tx - margin, 0)
+            bottom = min(ty + th + margin, frame[0])
+            right = min(tx + tw + margin, frame[1])
+            pixels = sharp_region(index, (ty, tx), top, left)
+            pixels = pixels[: bottom - top, : right - left]
+            seed = _step_seed(cfg.seed, 2, step_index * batch_size + i)
+            region = data_lib.degrade(pixels, field, noise, seed, origin=(top, left))
+            inside = (slice(ty - top, ty - top + th), slice(tx - left, tx - left + tw))
+            blurred.append(region[inside])
+            sharp.append(pixels[inside])
+        tiles = np.stack([tops, lefts], axis=1)
+        blurred = np.stack(blurred)
+        return (blurred, tiles.astype(np.int32)), np.stack(sharp).astype(np.float32)
+
+    return Data(
+        sample_shape=tuple(tile) + (channels,),
+        make_batch=make_batch,
+        simulator=None,
+        eval_blurred=tiles_of(blurred_frames),
+        eval_sharp=tiles_of(sharp_frames),
+        description=description,
+        simulator_mode="host",
+        frame=frames,
+    )
 
 
 def read_saved(directory):

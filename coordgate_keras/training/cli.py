@@ -10,7 +10,12 @@ Running the same command again with the same workdir resumes the run.
 """
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+import threading
+import traceback
 
 from coordgate_keras.training import config as config_lib
 
@@ -59,6 +64,14 @@ def build_parser():
             "or the config's)",
         )
     parser.add_argument(
+        "--frame-size",
+        type=_size,
+        default=None,
+        metavar="HxW",
+        help="config field `frame_size`: train on image-size crops of a frame of "
+        "this size, with their origins (e.g. 1024x1024)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -78,7 +91,26 @@ def build_parser():
         choices=["auto", "0", "1", "2"],
         help="auto: progress bar on a terminal, else lines; 0 silent",
     )
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="print the full traceback of an error, not just its message",
+    )
     return parser
+
+
+def _size(text):
+    """`"1024x768"` -> `[1024, 768]`, `"512"` -> `512`."""
+    parts = text.lower().split("x")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (1, 2) or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHTxWIDTH or SIZE in pixels, e.g. 1024x1024; got {text!r}"
+        )
+    return sizes[0] if len(sizes) == 1 else sizes
 
 
 def config_from_args(args):
@@ -90,6 +122,8 @@ def config_from_args(args):
         for _, field, _ in _FIELD_OPTIONS
         if getattr(args, field) is not None
     }
+    if args.frame_size is not None:
+        changes["frame_size"] = args.frame_size
     if changes:
         cfg = cfg.replace(**changes)
     if args.set:
@@ -98,20 +132,79 @@ def config_from_args(args):
 
 
 def main(argv=None):
+    """Runs `coordgate-train`; returns its exit status.
+
+    0 on success, 1 on an error or a NaN loss (one line on stderr; the
+    traceback with `--traceback`), 130 on Ctrl-C. Started as a program
+    (`argv` None), it ends the process with that status right away: after a
+    NaN stop or an interrupt, tf.data's worker threads can otherwise keep
+    the interpreter from exiting.
+    """
     args = build_parser().parse_args(argv)
+    code = _run(args)
+    if argv is None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(args):
     from coordgate_keras.training.train import format_metrics, train
 
+    verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
     try:
-        cfg = config_from_args(args)
-        verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-        metrics = train(cfg, args.workdir, verbose=verbose, cache_dir=args.cache_dir)
-    except (ValueError, FloatingPointError, FileNotFoundError) as e:
-        print(f"coordgate-train: error: {e}", file=sys.stderr)
-        return 2
+        with _sigterm_as_exit():
+            cfg = config_from_args(args)
+            metrics = train(
+                cfg, args.workdir, verbose=verbose, cache_dir=args.cache_dir
+            )
+    except KeyboardInterrupt:
+        print("\ncoordgate-train: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as error:
+        if not isinstance(error.code, int):
+            raise
+        print("coordgate-train: terminated", file=sys.stderr)
+        return error.code
+    except Exception as error:  # noqa: BLE001 - every failure ends in one line
+        if args.traceback:
+            traceback.print_exc()
+        print(f"coordgate-train: error: {_one_line(error)}", file=sys.stderr)
+        return 1
     if verbose == 0:
         print(format_metrics(metrics))
     return 0
 
 
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """SIGTERM raises `SystemExit(143)`, so that files being written are
+    removed and the run ends like an interrupt (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(error):
+    if isinstance(error, (ValueError, FloatingPointError, OSError, RuntimeError)):
+        text = str(error)
+    else:
+        text = f"{type(error).__name__}: {error}"
+    lines = [line for line in text.splitlines() if line.strip()] or [repr(error)]
+    if len(lines) > 1:
+        return f"{lines[0]} ... (--traceback shows all)"
+    return lines[0]
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

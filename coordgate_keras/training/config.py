@@ -67,6 +67,15 @@ class TrainConfig:
             `"folder:PATH"` / `"dataset:PATH"`.
         image_size: int or `[height, width]`. Training image size (signal
             length for 1D models).
+        frame_size: None, int or `[height, width]`. The sensor frame the
+            training images are crops of (2D models; `None`: every image is a
+            whole frame, as before). With it the model is the two-input frame
+            form (`zoo.with_frame`): every sample is an `image_size` crop at a
+            random origin on the model's grid (`2**depth`), blurred through the
+            frame's PSF field with the light from a margin of the PSF radius;
+            the held-out set is the tiles covering whole held-out frames
+            (corners included), and `metrics.json` adds `psnr_frames`, the
+            PSNR of those frames restored tile by tile.
         psf: dict. The PSF field: `{"kind": "zernike", ...}` or
             `{"kind": "gaussian", ...}` with the keyword arguments of
             `data.zernike_psf_field` / `data.gaussian_psf_field`,
@@ -126,6 +135,7 @@ class TrainConfig:
     data_options: dict = dataclasses.field(default_factory=dict)
     eval_data: str | None = None
     image_size: int | list = 128
+    frame_size: int | list | None = None
     psf: dict = dataclasses.field(default_factory=lambda: copy.deepcopy(DEFAULT_PSF))
     noise: dict | None = dataclasses.field(
         default_factory=lambda: copy.deepcopy(DEFAULT_NOISE)
@@ -210,7 +220,8 @@ class TrainConfig:
 
         Values are parsed as YAML (`16`, `1e-3`, `[8, 8]`, `null`, `true`);
         `a.b=value` sets key `b` of the dict field `a` (`psf.kernel_size=15`,
-        `model_kwargs.base_filters=16`).
+        `model_kwargs.base_filters=16`). Setting `kind` of a dict field to a
+        new value (`psf.kind=file`) starts that dict afresh, so set it first.
         """
         import yaml
 
@@ -244,6 +255,9 @@ class TrainConfig:
                     f"{type(target).__name__})",
                     f"assignment={assignment!r}",
                 )
+            if sub == "kind" and target.get("kind") != value:
+                # Another kind takes other keys: the old kind's are dropped.
+                target = values[head] = {}
             *parents, last = sub.split(".")
             for part in parents:
                 target = target.setdefault(part, {})
@@ -277,6 +291,15 @@ class TrainConfig:
         """Names of the fields whose values differ from `other`'s."""
         mine, theirs = self.to_dict(), other.to_dict()
         return [name for name in mine if mine[name] != theirs.get(name)]
+
+    @property
+    def frame_shape(self):
+        """`(height, width)` of the frame, or None."""
+        if self.frame_size is None:
+            return None
+        if isinstance(self.frame_size, int):
+            return (self.frame_size, self.frame_size)
+        return tuple(self.frame_size)
 
     @property
     def image_shape(self):
@@ -441,6 +464,29 @@ def _validate(cfg):
             av.positive_int(s, "image_size")
     else:
         av.positive_int(size, "image_size")
+    if cfg.frame_size is not None:
+        frame = cfg.frame_size
+        sizes = frame if isinstance(frame, (list, tuple)) else [frame]
+        if not (
+            len(sizes) in (1, 2)
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in sizes)
+        ):
+            raise av.invalid_value(
+                None,
+                "frame_size",
+                "None, a positive integer or [height, width]",
+                f"frame_size={frame!r}",
+            )
+        for s in sizes:
+            av.positive_int(s, "frame_size")
+        image = cfg.image_shape
+        if len(image) != 2 or any(f < i for f, i in zip(cfg.frame_shape, image)):
+            raise av.invalid_value(
+                None,
+                "frame_size",
+                f"a frame at least as large as image_size {tuple(image)} (2D models)",
+                f"frame_size={frame!r}",
+            )
     _check_dict("psf", cfg.psf)
     kind = cfg.psf.get("kind")
     av.choice(kind, "psf.kind", PSF_KINDS)

@@ -43,6 +43,8 @@ class DeviceSimulator(keras.layers.Layer):
         image_shape: tuple `(height, width)` of the images.
         noise: a `data.NoiseModel`, a dict of its arguments, or None.
         seed: int or None. Seed of the noise.
+        origin: tuple `(top, left)` or None. The images are then that window of
+            the frame `psf_field.image_shape` pins (as in `data.blur_exact`).
         **kwargs: `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -67,7 +69,9 @@ class DeviceSimulator(keras.layers.Layer):
     (2, 32, 32, 1)
     """
 
-    def __init__(self, psf_field, image_shape, noise=None, seed=None, **kwargs):
+    def __init__(
+        self, psf_field, image_shape, noise=None, seed=None, origin=None, **kwargs
+    ):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if isinstance(noise, dict):
@@ -79,7 +83,11 @@ class DeviceSimulator(keras.layers.Layer):
                 "a `NoiseModel`, a dict of its arguments or None",
                 f"noise={noise!r}",
             )
-        psf_field.check_image_shape(tuple(image_shape), name="image_shape")
+        if origin is None:
+            psf_field.check_image_shape(tuple(image_shape), name="image_shape")
+        else:
+            origin = psf_field.check_window(tuple(image_shape), origin)
+        self.origin = origin
         self.psf_field = psf_field
         self.image_shape = tuple(int(s) for s in image_shape)
         self.noise = noise
@@ -87,7 +95,9 @@ class DeviceSimulator(keras.layers.Layer):
         self._plan_arrays()
 
     def _plan_arrays(self):
-        plan = _product_convolution.make_plan(self.psf_field, self.image_shape)
+        plan = _product_convolution.make_plan(
+            self.psf_field, self.image_shape, origin=self.origin, drop_inactive=False
+        )
         (gy, gx), k = self.psf_field.grid_shape, self.psf_field.kernel_size
         self._grid = (gy, gx)
         self._radius = k // 2

@@ -1,7 +1,6 @@
 """`train(config, workdir)`: the whole training job, resumable; `evaluate`."""
 
 import contextlib
-import json
 import math
 import os
 import random
@@ -10,7 +9,7 @@ import time
 import keras
 import numpy as np
 
-from coordgate_keras.training import _callbacks, _data, _runtime
+from coordgate_keras.training import _callbacks, _data, _runtime, _workdir
 from coordgate_keras.training import config as config_lib
 from coordgate_keras.training.losses import get_loss
 from coordgate_keras.training.metrics import psnr, psnr_metric, ssim
@@ -20,7 +19,7 @@ from coordgate_keras.utils import atomic_io
 METRIC_KEYS = ("steps", "psnr", "ssim", "psnr_blurred", "ssim_blurred", "seconds")
 
 
-def evaluate(model, blurred, sharp, batch_size=16):
+def evaluate(model, blurred, sharp, batch_size=16, origins=None):
     """PSNR and SSIM of `model(blurred)` and of `blurred`, against `sharp`.
 
     The model's output is clipped to `[0, 1]`; both metrics are averaged over
@@ -32,6 +31,8 @@ def evaluate(model, blurred, sharp, batch_size=16):
         blurred: array `(n, ...)` of model inputs in `[0, 1]`.
         sharp: array `(n, ...)` of targets in `[0, 1]`.
         batch_size: int. Prediction batch size.
+        origins: int array `(n, 2)` or None. For a frame model (two inputs),
+            the origin of each blurred window in its frame.
 
     Returns:
         A dict of Python floats: `psnr`, `ssim` (of the model's output),
@@ -63,6 +64,10 @@ def evaluate(model, blurred, sharp, batch_size=16):
         n = len(chunk)
         if n < batch_size:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
+        if origins is not None:
+            where = np.asarray(origins[start : start + batch_size], np.int32)
+            where = np.concatenate([where, np.repeat(where[-1:], batch_size - n, 0)])
+            chunk = [chunk, where]
         out = model.predict_on_batch(chunk)
         outputs.append(np.asarray(keras.ops.convert_to_numpy(out), np.float32)[:n])
     restored = np.clip(np.concatenate(outputs), 0.0, 1.0)
@@ -71,6 +76,45 @@ def evaluate(model, blurred, sharp, batch_size=16):
         result["psnr" + key] = _mean(psnr(sharp, images))
         result["ssim" + key] = _mean(ssim(sharp, images))
     return result
+
+
+def evaluate_frames(model, frames, batch_size=16):
+    """PSNR of whole held-out frames restored tile by tile by a frame model.
+
+    The frames are cut into the held-out tiles (`frames.eval_origins`: a grid
+    of tile steps, the last row and column flush with the far edges); each
+    tile's output is pasted at its origin (later tiles over earlier ones where
+    the last row and column overlap), clipped to `[0, 1]`, and the frame scored
+    against its sharp frame (per-frame PSNR, then the mean).
+
+    Returns:
+        A dict: `psnr_frames`, `psnr_frames_blurred`.
+    """
+    (th, tw), blurred = frames.tile_shape, frames.blurred_frames
+    tiles = np.stack(
+        [
+            blurred[f, r : r + th, c : c + tw]
+            for f, (r, c) in zip(frames.eval_frame_index, frames.eval_origins)
+        ]
+    )
+    restored = np.zeros_like(blurred)
+    for start in range(0, len(tiles), batch_size):
+        chunk = [
+            tiles[start : start + batch_size],
+            frames.eval_origins[start : start + batch_size],
+        ]
+        out = np.asarray(
+            keras.ops.convert_to_numpy(model.predict_on_batch(chunk)), np.float32
+        )
+        for i, tile in enumerate(out):
+            f = frames.eval_frame_index[start + i]
+            r, c = frames.eval_origins[start + i]
+            restored[f, r : r + th, c : c + tw] = tile
+    restored = np.clip(restored, 0.0, 1.0)
+    return {
+        "psnr_frames": _mean(psnr(frames.sharp_frames, restored)),
+        "psnr_frames_blurred": _mean(psnr(frames.sharp_frames, blurred)),
+    }
 
 
 def load_trained(workdir, input_shape=None):
@@ -142,9 +186,16 @@ def train(config, workdir, verbose="auto", cache_dir=None):
     backend). Every `.keras` and `.json` file is written atomically.
 
     Running again with the same workdir continues from the last backup (a
-    killed run loses at most `checkpoint_every` steps); a finished run just
-    returns its metrics. A workdir whose `config.json` differs from `config`
-    is refused, naming the fields.
+    run killed at any instant, during a checkpoint write included, loses at
+    most `checkpoint_every` steps: each checkpoint replaces the previous one
+    whole); a finished run just returns its metrics. A workdir whose
+    `config.json` differs from `config` is refused, naming the fields.
+
+    One run per workdir: `workdir/.lock` is held (`fcntl.flock`, released by
+    the operating system however the process ends) and a second run raises
+    `WorkdirLockedError` at once, naming the holder's PID; in a multi-worker
+    run, process 0 holds it. `config.json` is written once data and model
+    are built, so a call that fails before leaves the workdir as it was.
 
     Args:
         config: `TrainConfig`, a dict of its fields, or a config file path /
@@ -172,7 +223,24 @@ def train(config, workdir, verbose="auto", cache_dir=None):
         1 if verbose == 1 or (verbose == "auto" and not line_progress) else 0
     )
     log = _logger(verbose)
-    os.makedirs(workdir, exist_ok=True)
+    runtime = None
+    if cfg.strategy == "multi_worker":
+        # Only process 0 holds the workdir's lock: find out which one this is.
+        runtime = _runtime.resolve(cfg, _data.is_1d(cfg.model))
+    if runtime is None or runtime.is_chief:
+        lock = _workdir.locked(workdir)
+    else:
+        os.makedirs(workdir, exist_ok=True)
+        lock = contextlib.nullcontext()
+    with lock:
+        return _train_locked(
+            cfg, workdir, runtime, cache_dir, verbose, log, line_progress, keras_verbose
+        )
+
+
+def _train_locked(
+    cfg, workdir, runtime, cache_dir, verbose, log, line_progress, keras_verbose
+):
     finished = _check_workdir(cfg, workdir)
     if finished is not None:
         log(f"{workdir} holds a finished run; nothing to do")
@@ -180,13 +248,12 @@ def train(config, workdir, verbose="auto", cache_dir=None):
             print(format_metrics(finished), flush=True)
         return finished
     model_is_1d = _data.is_1d(cfg.model)
-    runtime = _runtime.resolve(cfg, model_is_1d)
+    runtime = runtime or _runtime.resolve(cfg, model_is_1d)
     if not runtime.is_chief:
         # Other workers of a multi-worker run keep their files (backup
         # included) apart; the chief's are the run's.
         workdir = os.path.join(workdir, f"worker-{runtime.worker_index}")
         os.makedirs(workdir, exist_ok=True)
-    cfg.save(os.path.join(workdir, "config.json"))
     _runtime.configure_determinism(cfg, log)
     cache_dir = cache_dir or _callbacks_cache_dir()
 
@@ -236,8 +303,16 @@ def train(config, workdir, verbose="auto", cache_dir=None):
             steps_per_epoch, cfg.steps, start_step, seconds_before
         )
 
+        eval_origins = None if data.frame is None else data.frame.eval_origins
+
         def evaluate_fn(model):
-            return evaluate(model, data.eval_blurred, data.eval_sharp, cfg.batch_size)
+            return evaluate(
+                model,
+                data.eval_blurred,
+                data.eval_sharp,
+                cfg.batch_size,
+                origins=eval_origins,
+            )
 
         trainer_cb = _callbacks.Trainer(
             cfg, workdir, network, clock, evaluate_fn, best, history, log, line_progress
@@ -256,6 +331,9 @@ def train(config, workdir, verbose="auto", cache_dir=None):
             )
         callbacks.append(_callbacks.StepBackup(backup_dir, clock, cfg.checkpoint_every))
         dataset = _dataset(runtime, data, start_step, cfg.steps)
+        # Only now, with data and model built: a failed start leaves no
+        # config.json behind to refuse the corrected command.
+        cfg.save(os.path.join(workdir, "config.json"))
         started = time.perf_counter()
         trainer_model.fit(
             dataset,
@@ -270,6 +348,8 @@ def train(config, workdir, verbose="auto", cache_dir=None):
         if trainer_cb.nan_step is not None:
             raise FloatingPointError(_nan_message(cfg, trainer_cb.nan_step, backup_dir))
         final = evaluate_fn(network)
+        if data.frame is not None:
+            final.update(evaluate_frames(network, data.frame, cfg.batch_size))
     atomic_io.atomic_save(os.path.join(workdir, "final.keras"), network.save)
     trained = cfg.steps - start_step
     metrics = {
@@ -278,13 +358,14 @@ def train(config, workdir, verbose="auto", cache_dir=None):
         "ssim": final["ssim"],
         "psnr_blurred": final["psnr_blurred"],
         "ssim_blurred": final["ssim_blurred"],
+        **{k: final[k] for k in ("psnr_frames", "psnr_frames_blurred") if k in final},
         "seconds": round(clock.seconds(), 3),
         "backend": runtime.backend,
         "xla": runtime.xla,
         "precision": cfg.precision,
         "strategy": runtime.strategy,
         "num_devices": runtime.num_devices,
-        "simulator": runtime.simulator,
+        "simulator": data.simulator_mode,
         "model": cfg.model,
         "num_params": int(network.count_params()),
         "best_psnr": best.get("psnr"),
@@ -380,7 +461,7 @@ def _check_workdir(cfg, workdir):
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
         return None
-    saved = config_lib.TrainConfig.from_file(path)
+    saved = config_lib.TrainConfig.from_dict(_workdir.read_json(path))
     changed = [name for name in cfg.diff(saved) if name not in config_lib.RESUME_EXEMPT]
     if changed:
         mine, theirs = cfg.to_dict(), saved.to_dict()
@@ -395,8 +476,7 @@ def _check_workdir(cfg, workdir):
         )
     metrics_path = os.path.join(workdir, "metrics.json")
     if os.path.isfile(metrics_path):
-        with open(metrics_path) as f:
-            metrics = json.load(f)
+        metrics = _workdir.read_json(metrics_path)
         if metrics.get("finished") and metrics.get("steps") == cfg.steps:
             return metrics
     return None
@@ -406,15 +486,13 @@ def _backup_epoch(backup_dir):
     path = os.path.join(backup_dir, "training_metadata.json")
     if not os.path.isfile(path):
         return 0
-    with open(path) as f:
-        return int(json.load(f)["epoch"])
+    return int(_workdir.read_json(path)["epoch"])
 
 
 def _read_best(workdir, start_step):
     path = os.path.join(workdir, "best.json")
     if os.path.isfile(path):
-        with open(path) as f:
-            best = json.load(f)
+        best = _workdir.read_json(path)
         if best.get("step", math.inf) <= start_step:
             return best
     return {}
@@ -473,9 +551,11 @@ def builder_kwargs(cfg, input_shape=None, initial=True):
 def _build_network(cfg, data):
     from coordgate_keras.zoo import create_model, load_weights
 
+    frame = {} if data.frame is None else {"frame_shape": data.frame.frame_shape}
     network = create_model(
         cfg.model,
         input_shape=data.sample_shape,
+        **frame,
         **builder_kwargs(cfg, data.sample_shape),
     )
     if cfg.init_weights is None:
@@ -494,6 +574,11 @@ def _trainer_model(network, data):
     x = inputs
     if data.simulator is not None:
         x = data.simulator(x)
+    if data.frame is not None:
+        origin = keras.Input((2,), name="origin", dtype="int32")
+        return keras.Model(
+            [inputs, origin], network([x, origin]), name=f"train_{network.name}"
+        )
     return keras.Model(inputs, network(x), name=f"train_{network.name}")
 
 
@@ -531,12 +616,29 @@ def _dataset(runtime, data, start, stop):
         import tensorflow as tf
 
         x, y = data.make_batch(start)
+        if data.frame is not None:
+            (x, o) = x
 
-        def load(step):
-            xb, yb = tf.numpy_function(
-                lambda s: data.make_batch(int(s)), [step], (tf.float32, tf.float32)
-            )
-            return tf.ensure_shape(xb, x.shape), tf.ensure_shape(yb, y.shape)
+            def flat_batch(s):
+                (xb, ob), yb = data.make_batch(int(s))
+                return xb, ob, yb
+
+            def load(step):
+                xb, ob, yb = tf.numpy_function(
+                    flat_batch, [step], (tf.float32, tf.int32, tf.float32)
+                )
+                return (
+                    tf.ensure_shape(xb, x.shape),
+                    tf.ensure_shape(ob, o.shape),
+                ), tf.ensure_shape(yb, y.shape)
+
+        else:
+
+            def load(step):
+                xb, yb = tf.numpy_function(
+                    lambda s: data.make_batch(int(s)), [step], (tf.float32, tf.float32)
+                )
+                return tf.ensure_shape(xb, x.shape), tf.ensure_shape(yb, y.shape)
 
         dataset = tf.data.Dataset.range(start, stop).map(
             load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
@@ -549,8 +651,10 @@ def _dataset(runtime, data, start, stop):
 
         def make_batch(step):
             x, y = data.make_batch(step)
-            size = len(x) // count
+            size = len(y) // count
             part = slice(index * size, (index + 1) * size)
+            if isinstance(x, tuple):
+                return tuple(v[part] for v in x), y[part]
             return x[part], y[part]
 
     return iter(_data.Prefetcher(make_batch, start, stop))

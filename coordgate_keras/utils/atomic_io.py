@@ -40,7 +40,10 @@ import signal
 import sys
 import threading
 
-_TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}(-.+)?$")
+# A suffix may follow: Keras only saves to names ending in `.keras` /
+# `.weights.h5`, so such files are written as `<temporary>-<name>` or
+# `<temporary>.weights.h5`.
+_TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}(?:[-.].+)?$")
 _cleaned = set()
 _cleaned_lock = threading.Lock()
 

@@ -15,6 +15,7 @@ from coordgate_keras.layers import (
     MultiWienerDeconvolution,
     gaussian_psfs,
 )
+from coordgate_keras.zoo._frame import frame_geometry, with_frame
 from coordgate_keras.zoo._registry import (
     ModelInfo,
     create_model,
@@ -46,11 +47,13 @@ __all__ = [
     "build_multiwienernet",
     "build_unet",
     "create_model",
+    "frame_geometry",
     "gaussian_psfs",
     "list_models",
     "load_weights",
     "model_info",
     "register_model",
     "register_weights",
+    "with_frame",
     "weights_info",
 ]

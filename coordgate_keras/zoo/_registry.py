@@ -12,6 +12,7 @@ import difflib
 import fnmatch
 import functools
 import re
+import traceback
 
 import keras
 
@@ -215,7 +216,13 @@ def create_model(name, /, input_shape=None, weights=None, **overrides):
     if input_shape is not None:
         overrides["input_shape"] = input_shape  # Checked by the builder.
     overrides.setdefault("name", name)
-    model = entry.fn(**overrides)
+    try:
+        model = entry.fn(**overrides)
+    except TypeError as error:
+        known = _unknown_keyword(error, name, overrides)
+        if known is None:
+            raise
+        raise known from None
     _weights.note_builder(
         model, name, {k: v for k, v in overrides.items() if k != "name"}
     )
@@ -329,6 +336,29 @@ def build_uninitialized(name, input_shape=None, **overrides):
 @functools.cache
 def _count_params(name):
     return build_uninitialized(name).count_params()
+
+
+def _unknown_keyword(error, name, overrides):
+    """The argument error for a keyword the builder of `name` does not take,
+    or None when `error` is another `TypeError`."""
+    match = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+    frames = traceback.extract_tb(error.__traceback__)
+    # Raised by the call into the builder, not somewhere inside it.
+    if match is None or frames[-1].name not in ("create_model", name):
+        return None
+    key = match[1]
+    return av.invalid_value(
+        overrides.get(key),
+        key,
+        f"a keyword argument of the `{name}` builder (`{key}` is not one; "
+        f"see help(coordgate_keras.zoo.{_entry_module(name)}))",
+        received=f"{key}={overrides.get(key)!r}",
+    )
+
+
+def _entry_module(name):
+    """The zoo module that defines model `name`, e.g. `unet`."""
+    return _MODELS[name].fn.__module__.rpartition(".")[2]
 
 
 def _get_entry(name):

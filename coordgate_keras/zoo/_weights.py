@@ -47,10 +47,13 @@ _IGNORED_CONFIG_KEYS = (
     "trainable",
     "kernel_initializer",
     "bias_initializer",
+    # The frame a model runs windows of does not change its weights.
+    "frame_shape",
 )
 # Layers that pass their input through unchanged (input checks): they do not
 # decide whether weights fit, and newer builders may add or drop them.
-_IDENTITY_LAYERS = ("SpatialSizeCheck",)
+# The frame form's origin plumbing (`zoo.with_frame`) has no weights either.
+_IDENTITY_LAYERS = ("SpatialSizeCheck", "FrameWindow", "DownscaleOrigin")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +144,10 @@ def entries():
 def get_entry(model, tag):
     """The entry of `(model, tag)`; an unknown tag lists the known ones."""
     known = tags(model)
+    if not known:
+        from coordgate_keras.zoo import _registry
+
+        _registry._get_entry(model)  # An unknown name: the registry's error.
     if tag not in known:
         expected = (
             "None or one of " + ", ".join(repr(t) for t in known)
@@ -213,10 +220,22 @@ def resolve(model, tag, base_url=None, cache_dir=None, download=True):
     if entry.packaged_path:
         return _check_hash(entry.packaged_path, entry)
     cached = cache_path(entry, cache_dir)
-    if os.path.isfile(cached) and sha256_of(cached) == entry.sha256:
-        return cached
+    damaged = None
+    if os.path.isfile(cached):
+        actual = sha256_of(cached)
+        if actual == entry.sha256:
+            return cached
+        damaged = (
+            f"The cached weight file {cached} of model `{model}` tag `{tag}` is "
+            f"damaged (SHA-256 {actual}, expected {entry.sha256}); delete it"
+        )
     url = download_url(entry, base_url)
     if url is None:
+        if damaged:
+            raise WeightsError(
+                f"{damaged} and pass `base_url=` or set ${WEIGHTS_URL_ENV} to "
+                f"download it again."
+            )
         raise WeightsError(
             f"Weights `{tag}` of model `{model}` are not packaged and not in the "
             f"cache ({cached}), and no download location is set. Pass "
@@ -224,6 +243,8 @@ def resolve(model, tag, base_url=None, cache_dir=None, download=True):
             f"{entry.filename}."
         )
     if not download:
+        if damaged:
+            raise WeightsError(f"{damaged}, or allow downloading to replace it.")
         raise WeightsError(
             f"Weights `{tag}` of model `{model}` are not in the cache ({cached}) "
             "and downloading is off."
@@ -304,6 +325,8 @@ def architecture(model):
         config = {
             k: v for k, v in layer.get_config().items() if k not in _IGNORED_CONFIG_KEYS
         }
+        if isinstance(layer, keras.layers.InputLayer) and layer.name == "origin":
+            continue
         if isinstance(layer, keras.layers.InputLayer):
             shape = config.pop("batch_shape", None) or ()
             config = {"channels": shape[-1] if shape else None}

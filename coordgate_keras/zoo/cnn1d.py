@@ -5,6 +5,7 @@ import keras
 
 from coordgate_keras.layers import CoordConv1D, CoordGate, LocallyConnected1D
 from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.zoo._frame import with_frame
 from coordgate_keras.zoo._registry import register_model
 from coordgate_keras.zoo.unet import resolve_out_channels
 
@@ -24,6 +25,7 @@ def build_cnn1d(
     residual=False,
     spatial=None,
     coordgate_options=None,
+    frame_shape=None,
     name="cnn1d",
 ):
     """Builds a small 1D convolutional network, optionally spatially varying.
@@ -56,6 +58,11 @@ def build_cnn1d(
         spatial: None, `"coordconv"`, `"coordgate"` or `"locally_connected"`.
         coordgate_options: dict or None. `CoordGate` keyword arguments; only with
             `spatial="coordgate"`.
+        frame_shape: tuple of 1 int or None. The length of the whole signal that
+            inputs are windows of: the model then takes `[signal, origin]`
+            (`origin` `(batch, 1)` int32); see `coordgate_keras.zoo.with_frame`.
+            Not with `spatial="locally_connected"` (its weights are per position
+            of the input, with no frame form).
         name: str. Model name and layer-name prefix.
 
     Returns:
@@ -119,7 +126,10 @@ def build_cnn1d(
         x = keras.layers.Add(name=f"{name}_residual")([inputs, x])
     if output_activation is not None:
         x = keras.layers.Activation(output_activation, name=f"{name}_out_act")(x)
-    return keras.Model(inputs, x, name=name)
+    model = keras.Model(inputs, x, name=name)
+    if frame_shape is not None:
+        model = with_frame(model, frame_shape)
+    return model
 
 
 @register_model(depth=3, reference_input_shape=REFERENCE_INPUT_SHAPE_1D)

@@ -31,6 +31,7 @@ def build_multiwienernet(
     residual=False,
     spatial=None,
     coordgate_options=None,
+    frame_shape=None,
     name="multiwienernet",
 ):
     """Builds a MultiWienerNet: learnable multi-Wiener deconvolution, then a U-Net.
@@ -63,6 +64,9 @@ def build_multiwienernet(
             equal to the input channels).
         name: str. Model name and layer-name prefix.
 
+        frame_shape: must be None (accepted so that `create_model` names the
+            reason): the model has no frame form.
+
     Returns:
         A `keras.Model` mapping `(batch, height, width, channels)` to
         `(batch, height, width, out_channels)`.
@@ -77,6 +81,14 @@ def build_multiwienernet(
     Reference:
         - [Yanny et al., 2022](https://doi.org/10.1364/OPTICA.442438)
     """
+    if frame_shape is not None:
+        raise av.invalid_value(
+            frame_shape,
+            "frame_shape",
+            "None: MultiWienerNet's PSFs and Wiener filters span its input, so it "
+            "has no form that runs on windows of a larger frame (train it on the "
+            "whole frame, or use a U-Net family)",
+        )
     input_shape = av.input_shape_without_batch(input_shape, 2)
     if None in input_shape:
         raise av.invalid_value(

@@ -5,6 +5,7 @@ import keras
 from coordgate_keras.layers import CoordConv2D, CoordGate, SpatialSizeCheck
 from coordgate_keras.layers.spatial_size_check import nearest_multiples
 from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.zoo._frame import with_frame
 from coordgate_keras.zoo._registry import register_model
 
 # CoordGate options of the paper's U-Net. The author's CG_UNet (sunnyhoward/SCI,
@@ -35,6 +36,7 @@ def build_unet(
     spatial=None,
     coordgate_options=None,
     output_initializer="glorot_uniform",
+    frame_shape=None,
     name="unet",
 ):
     """Builds a 2D U-Net, optionally spatially varying (CoordConv or CoordGate).
@@ -90,6 +92,12 @@ def build_unet(
             `"zeros"` makes the untrained network the identity (it starts at the
             blurred input's score; see the 2D study's "PSNR at init"); the
             default is Keras' and that of every published run.
+        frame_shape: tuple of 2 ints or None. The spatial shape of the whole
+            frame (sensor) that `input_shape` is a window of. With it the model
+            takes `[image, origin]` (`origin`: `(batch, 2)` int32, the window's
+            top-left pixel in the frame, a multiple of `2**depth`) and every
+            coordinate layer sees the frame's coordinates at the window (see
+            `coordgate_keras.zoo.with_frame`). None: coordinates span the input.
         name: str. Model name, also the prefix of every layer name.
 
     Returns:
@@ -148,7 +156,10 @@ def build_unet(
         initializer_argument="output_initializer",
         name=name,
     )
-    return keras.Model(inputs, outputs, name=name)
+    model = keras.Model(inputs, outputs, name=name)
+    if frame_shape is not None:
+        model = with_frame(model, frame_shape)
+    return model
 
 
 # === Blocks: tensor -> tensor functions with deterministic layer names ===

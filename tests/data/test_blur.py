@@ -275,3 +275,79 @@ def test_every_data_entry_point_refuses_values_outside_0_1():
         assert str(info.value) == expected
     with pytest.raises(ValueError, match="Received: images with values in \\[-1, 0\\]"):
         data.blur_fast(np.linspace(-1.0, 0.0, 256).reshape(16, 16), field)
+
+
+# === Windows of a frame (origin) ===
+
+_FRAME = (48, 56)
+
+
+def _frame_field():
+    from coordgate_keras import data
+
+    return data.gaussian_psf_field(
+        grid_shape=(4, 5), kernel_size=7, sigma_edge=2.0, image_shape=_FRAME
+    )
+
+
+@pytest.mark.parametrize(
+    "top, left, height, width",
+    [(0, 0, 20, 24), (28, 32, 20, 24), (12, 16, 24, 20), (0, 30, 16, 26)],
+    ids=["corner", "far_corner", "interior", "edge"],
+)
+def test_window_with_margin_equals_the_frame_blur_cropped(top, left, height, width):
+    """Blurring a window with a margin (clipped at the frame) and trimming it is
+    the same crop of the whole frame's blur (exact operator)."""
+    from coordgate_keras import data
+
+    field = _frame_field()
+    frame = np.random.default_rng(0).uniform(0, 1, _FRAME)
+    whole = data.blur_exact(frame, field)
+    r = field.radius
+    t0, l0 = max(top - r, 0), max(left - r, 0)
+    t1, l1 = min(top + height + r, _FRAME[0]), min(left + width + r, _FRAME[1])
+    window = frame[t0:t1, l0:l1]
+    crop = (slice(top - t0, top - t0 + height), slice(left - l0, left - l0 + width))
+    expected = whole[top : top + height, left : left + width]
+    exact = data.blur_exact(window, field, origin=(t0, l0))[crop]
+    np.testing.assert_allclose(exact, expected, rtol=0, atol=1e-12)
+    fast = data.blur_fast(window, field, origin=(t0, l0))[crop]
+    np.testing.assert_allclose(fast, expected, rtol=0, atol=1e-12)
+
+
+def test_window_tf_and_device_simulator_match_exact():
+    from coordgate_keras import data
+    from coordgate_keras.training import DeviceSimulator
+
+    field = _frame_field()
+    window = np.random.default_rng(1).uniform(0, 1, (2, 20, 24, 1))
+    expected = data.blur_exact(window, field, origin=(20, 8))
+    got = data.blur_fast_tf(window.astype("float32"), field, origin=(20, 8))
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=0, atol=2e-6)
+    sim = DeviceSimulator(field, (20, 24), origin=(20, 8))
+    np.testing.assert_allclose(
+        np.asarray(sim.blur(window.astype("float32"))), expected, rtol=0, atol=2e-6
+    )
+
+
+def test_window_errors():
+    from coordgate_keras import data
+
+    field = _frame_field()
+    window = np.zeros((20, 24))
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `origin`\. Expected a window of \(20, 24\) inside the frame \(48, 56\): top from 0 to 28, left from 0 to 32\. Received: origin=\(30, 0\)",
+    ):
+        data.blur_fast(window, field, origin=(30, 0))
+    unpinned = data.gaussian_psf_field(grid_shape=(4, 5), kernel_size=7)
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `origin`\. Expected None for a PSF field without `image_shape`",
+    ):
+        data.blur_exact(window, unpinned, origin=(0, 0))
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `origin`\. Expected a tuple \(top, left\) of 2 integers\. Received: origin=\(0\.5, 0\)",
+    ):
+        data.blur_exact(window, field, origin=(0.5, 0))

@@ -63,6 +63,39 @@ def test_demo_blurred_score_matches_an_independent_psnr(tmp_path):
     assert report["scores"][0]["psnr"] == pytest.approx(expected, abs=1e-3)
 
 
+def test_demo_with_your_images(tmp_path):
+    """`--images DIR`: your images (64x64: the crop is the whole image) are
+    blurred with the weights' field and noise, and scored."""
+    from PIL import Image
+
+    from coordgate_keras import data, training
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    pixels = np.random.default_rng(3).integers(0, 256, (64, 64), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "a.png")
+    entry = _weights.get_entry("coordgate_unet_d2", "zernike_256")
+    cfg = training.TrainConfig.from_dict(entry.metadata["recipe"])
+    report = run_demo(
+        DemoOptions(
+            out_dir=str(tmp_path / "out"),
+            images=str(folder),
+            num_images=1,
+            image_size=64,
+            seed=7,
+            export=False,
+        ),
+        verbose=False,
+    )
+    sharp = (pixels / 255.0).astype("float32")[None, :, :, None]
+    blurred = data.blur_fast(sharp, training.psf_field(cfg))
+    blurred = np.clip(training.noise_model(cfg)(np.clip(blurred, 0, 1), seed=7), 0, 1)
+    assert report["scores"][0]["psnr"] == pytest.approx(_psnr(blurred, sharp), abs=1e-3)
+    assert all(np.isfinite(row["psnr"]) for row in report["scores"])
+    # Written whole (atomically): no temporaries beside them.
+    assert sorted(os.listdir(tmp_path / "out")) == ["report.json", "report.png"]
+
+
 def test_cli_weights_list_verify_and_errors_in_process(capsys):
     from coordgate_keras import cli
 
@@ -107,3 +140,19 @@ def test_cli_weights_list_verify_and_errors():
     assert bad.stdout == ""
     # No TensorFlow start-up lines on a successful command.
     assert "oneDNN" not in listed.stderr and "cuda" not in listed.stderr.lower()
+
+
+def test_demo_options_are_checked_before_anything_runs(tmp_path, capsys):
+    from coordgate_keras import cli
+
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--threads", "0", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "coordgate-keras: error: Invalid value for argument `threads`. Expected a "
+        "positive integer. Received: threads=0"
+    )
+    assert not out.exists()
+    with pytest.raises(ValueError, match="Received: num_images=0"):
+        DemoOptions(num_images=0)
+    with pytest.raises(ValueError, match="Received: finetune=-1"):
+        DemoOptions(finetune=-1)

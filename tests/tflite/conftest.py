@@ -61,3 +61,34 @@ def registry_export(tmp_path_factory):
         return cache[key]
 
     return export
+
+
+def _spatial_ops(path):
+    """`(name, "full" | "small")` of each ADD and MUL of a `.tflite` file.
+
+    Full-size: the output has the shape of a feature map (the input of a
+    convolution); small: anything else, such as a row or column term, a
+    coarse map or a scalar.
+    """
+    import collections
+
+    from coordgate_keras.tflite import list_operators
+
+    operators = list_operators(path)
+    maps = {
+        op.inputs[0].shape
+        for op in operators
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D")
+    }
+    counts = collections.Counter()
+    for op in operators:
+        if op.name in ("ADD", "MUL"):
+            full = op.outputs[0].shape in maps
+            counts[(op.name, "full" if full else "small")] += 1
+    return counts
+
+
+@pytest.fixture(scope="session")
+def spatial_ops():
+    """`spatial_ops(path)` -> Counter of `(ADD | MUL, "full" | "small")`."""
+    return _spatial_ops

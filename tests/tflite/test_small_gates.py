@@ -1,5 +1,7 @@
 """Compact gates: row and column terms (or the coarse map), not the whole gate."""
 
+import collections
+
 import keras
 import numpy as np
 import pytest
@@ -23,9 +25,14 @@ def _gate_model(channels=3, data_format="channels_last", **gate_kwargs):
     if shape is None:
         shape = (channels, None, None)
     inputs = keras.Input(shape)
-    x = keras.layers.Conv2D(6, 3, padding="same", data_format=data_format, name="conv")(
-        inputs
-    )
+    x = inputs
+    if data_format == "channels_first":
+        # Keras' Conv2D runs channels first only where the backend can (not on
+        # TensorFlow's CPU without oneDNN); the gate under test is channels first.
+        x = keras.layers.Permute((2, 3, 1))(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", name="conv")(x)
+    if data_format == "channels_first":
+        x = keras.layers.Permute((3, 1, 2))(x)
     x = CoordGate(name="gate", data_format=data_format, **gate_kwargs)(x)
     return keras.Model(inputs, x)
 
@@ -194,7 +201,7 @@ def _two_gate_model(with_gates):
 
 
 @pytest.mark.parametrize("quantization", ["none", "int8"])
-def test_separable_tflite_is_small_and_exact(tmp_path, quantization):
+def test_separable_tflite_is_small_and_exact(tmp_path, quantization, spatial_ops):
     shape = (1, 64, 64, 1)
     keras.utils.set_random_seed(0)
     model = _two_gate_model(True)
@@ -219,7 +226,19 @@ def test_separable_tflite_is_small_and_exact(tmp_path, quantization):
     )
     assert largest < 64 * 64 * 8 / 4
     census = op_census(path)
-    assert census["ADD"] == 3 * 2 and census["MUL"] == 2 * 2
+    # Once per model: SLICE, MUL by 0 and ADD 1 make a one from the input.
+    # Per gate: the row term times the one (small), one full-size ADD with
+    # the column term (ReLU fused), one full-size MUL by the gate.
+    assert census["SLICE"] == 1
+    assert census["ADD"] == 1 + 2 and census["MUL"] == 1 + 2 * 2
+    assert spatial_ops(path) == collections.Counter(
+        {
+            ("ADD", "full"): 2,
+            ("MUL", "full"): 2,
+            ("ADD", "small"): 1,
+            ("MUL", "small"): 3,
+        }
+    )
     assert "RELU" not in census
     # Constant gates store 2 x 64 x 64 x 8 values; the terms 2 x (64 + 64) x 8.
     gate_values = 2 * 64 * 64 * 8
@@ -238,14 +257,18 @@ def test_separable_tflite_is_small_and_exact(tmp_path, quantization):
         assert psnr["auto"] >= 30.0, psnr
 
 
-def test_map_gate_tflite(tmp_path):
+def test_map_gate_tflite(tmp_path, spatial_ops):
     keras.utils.set_random_seed(0)
     model = _gate_model(encoding="map", map_size=4, map_initializer="random_normal")
     path = tmp_path / "map.tflite"
     report = export_tflite(model, path, (1, 48, 48, 3))
     assert report["verification"]["max_abs_error"] <= 1e-4
     census = op_census(path)
-    assert census["RESIZE_BILINEAR"] == 1 and census["MUL"] == 2
+    # The map times the model's one (small), resized, one full-size MUL.
+    assert census["RESIZE_BILINEAR"] == 1 and census["MUL"] == 3
+    assert spatial_ops(path) == collections.Counter(
+        {("MUL", "full"): 1, ("MUL", "small"): 2, ("ADD", "small"): 1}
+    )
     largest = max(
         np.prod(t.shape)
         for op in list_operators(path)

@@ -129,10 +129,23 @@ def test_census_names_flex_ops(tmp_path):
 
 
 def _separable_gate_ops(gates):
-    # Per gate: SLICE + MUL make a zero from the input, two ADDs add it to
-    # the row and column terms, one ADD (ReLU fused) sums them, one MUL gates.
+    # Once per model: SLICE, MUL by 0 and ADD 1 make a one from the input.
+    # Per gate: the row term times the one (a small MUL), one ADD of the
+    # column term (ReLU fused), one MUL by the gate, the 1x1 projection.
     return collections.Counter(
-        {"SLICE": gates, "MUL": 2 * gates, "ADD": 3 * gates, "CONV_2D": gates}
+        {"SLICE": 1, "MUL": 1 + 2 * gates, "ADD": 1 + gates, "CONV_2D": gates}
+    )
+
+
+def _full_size_gate_ops(separable, whole):
+    # At most one full-size ADD and one full-size MUL per gate.
+    return collections.Counter(
+        {
+            ("ADD", "full"): separable,
+            ("MUL", "full"): separable + whole,
+            ("ADD", "small"): 1,
+            ("MUL", "small"): 1 + separable,
+        }
     )
 
 
@@ -145,9 +158,10 @@ def _coordconv_count(depth):
 @pytest.mark.parametrize(
     "depth", [1, 2] + [pytest.param(d, marks=pytest.mark.slow) for d in (3, 4, 5)]
 )
-def test_registry_unet_census(registry_export, depth):
+def test_registry_unet_census(registry_export, spatial_ops, depth):
     plain = op_census(registry_export(f"unet_d{depth}")[1])
-    gated = op_census(registry_export(f"coordgate_unet_d{depth}")[1])
+    gated_path = registry_export(f"coordgate_unet_d{depth}")[1]
+    gated = op_census(gated_path)
     coordconv_path = registry_export(f"coordconv_unet_d{depth}")[1]
     coordconv = op_census(coordconv_path)
 
@@ -162,7 +176,8 @@ def test_registry_unet_census(registry_export, depth):
     expected.update({"MUL": whole, "CONV_2D": whole})
     assert gated - plain == expected
     assert plain - gated == collections.Counter()
-    assert plain["MUL"] == 0
+    assert plain["MUL"] == 0 and plain["ADD"] == 0
+    assert spatial_ops(gated_path) == _full_size_gate_ops(separable, whole)
 
     # CoordConv: one CONCATENATION of a constant per CoordConv2D, nothing else.
     extra = collections.Counter({"CONCATENATION": _coordconv_count(depth)})
@@ -182,10 +197,12 @@ def test_registry_unet_census(registry_export, depth):
         assert not {"LOGISTIC", "FULLY_CONNECTED", "BROADCAST_TO", "PACK"} & set(census)
 
 
-def test_registry_int8_census(registry_export):
+def test_registry_int8_census(registry_export, spatial_ops):
     plain = op_census(registry_export("unet_d2", "int8")[1])
-    gated = op_census(registry_export("coordgate_unet_d2", "int8")[1])
+    gated_path = registry_export("coordgate_unet_d2", "int8")[1]
+    gated = op_census(gated_path)
     assert gated - plain == _separable_gate_ops(5)
+    assert spatial_ops(gated_path) == _full_size_gate_ops(5, 0)
     assert plain - gated == collections.Counter()
     for census in (plain, gated):
         # Full integer: no float fallbacks inside the graph.
@@ -195,8 +212,8 @@ def test_registry_int8_census(registry_export):
 def test_list_operators_reads_tensors(registry_export):
     _, path, _ = registry_export("coordgate_unet_d1")
     operators = list_operators(path)
-    assert [op.name for op in operators][:1] == ["CONV_2D"]
-    conv = operators[0]
+    # The first convolution reads the model's input.
+    conv = next(op for op in operators if op.name == "CONV_2D")
     assert conv.inputs[0].shape == (1, 32, 32, 1) and not conv.inputs[0].constant
     assert conv.inputs[1].constant and conv.inputs[1].dtype == "float32"
     assert np.prod(conv.outputs[0].shape) == 32 * 32 * 8

@@ -432,6 +432,31 @@ def test_weights_table_columns_fit_the_longest_tag():
         assert line[:params_end].endswith(f"{entry.metadata['num_params']:,}")
 
 
+def test_damaged_cached_file_is_named_as_damaged(remote):
+    entry, site = remote
+    cached = _cache_file(entry)
+    os.makedirs(os.path.dirname(cached), exist_ok=True)
+    with open(cached, "wb") as f:
+        f.write(b"torn")
+    with pytest.raises(
+        WeightsError,
+        match=rf"The cached weight file .*{entry.filename} of model `{entry.model}` "
+        rf"tag `{entry.tag}` is damaged \(SHA-256 [0-9a-f]{{64}}, expected "
+        rf"{entry.sha256}\); delete it and pass `base_url=`",
+    ):
+        _weights.resolve(entry.model, entry.tag)
+    with pytest.raises(WeightsError, match=r"is damaged .*or allow downloading"):
+        _weights.resolve(entry.model, entry.tag, base_url="http://x", download=False)
+    # A download replaces it.
+    assert _weights.resolve(entry.model, entry.tag, base_url=site.as_uri()) == cached
+    assert _weights.sha256_of(cached) == entry.sha256
+
+
+def test_weights_of_an_unknown_model_name_the_model():
+    with pytest.raises(ValueError, match=r"Unknown model name: 'unet_d9'"):
+        _weights.get_entry("unet_d9", "zernike_256")
+
+
 @needs_packaged
 def test_weights_info_is_the_published_entry():
     from coordgate_keras.zoo import weights_info
