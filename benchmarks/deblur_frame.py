@@ -13,7 +13,7 @@ For `coordgate_unet_d2` and `unet_d2` (published weights `zernike_256`,
   available; otherwise they are listed as not run;
 
 at each `--threads` count. Every (model, runtime, threads) runs in its own
-process, so its peak RSS (`ru_maxrss`) is its own; TensorFlow's thread pools
+process, so its peak RSS (`VmHWM`) is its own; TensorFlow's thread pools
 are fixed in that process before it starts. Reported: seconds per frame (the
 median of `--repeats` runs after one warm-up batch of tiles), megapixels per
 second, peak RSS, the RSS before the timed runs, and the largest difference
@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import pathlib
-import resource
 import subprocess
 import sys
 import tempfile
@@ -73,12 +72,14 @@ def export_tiles(name, frame, tile, workdir, runtimes=RUNTIMES[2:]):
         path = workdir / f"{name}_{runtime.replace(' ', '_')}{suffix}"
         start = time.perf_counter()
         try:
-            export(model, path, shape, frame_shape=(frame, frame), **kwargs)
+            if not path.exists():  # a verified file from an earlier run is reused
+                export(model, path, shape, frame_shape=(frame, frame), **kwargs)
         except TypeError as error:  # no `frame_shape` yet
             missing[runtime] = f"tile export not available: {error}"
             continue
         files[runtime] = str(path)
-        print(f"exported {name} {runtime} in {time.perf_counter() - start:.0f} s")
+        seconds = time.perf_counter() - start
+        print(f"exported {name} {runtime} in {seconds:.0f} s", flush=True)
     return files, missing
 
 
@@ -137,7 +138,7 @@ def worker(spec):
         # Warm-up: one batch of tiles (traces Keras, allocates the runtimes).
         tiles = np.zeros((spec["batch_size"], tile, tile, 1), np.float32)
         runner.run(tiles, np.zeros((spec["batch_size"], 2), np.int32))
-    rss_before = _rss_mib()
+    rss_before = _status_mib("VmRSS")
     times = []
     for _ in range(spec["repeats"]):
         start = time.perf_counter()
@@ -149,15 +150,17 @@ def worker(spec):
         "seconds": sorted(times)[len(times) // 2],
         "all_seconds": times,
         "rss_before_mib": rss_before,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": _status_mib("VmHWM"),
         "load_average": list(os.getloadavg()),
     }
 
 
-def _rss_mib():
+def _status_mib(key):
+    # VmHWM, the peak RSS, starts afresh at exec; `ru_maxrss` would carry the
+    # parent's peak over the fork.
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     return None
 
@@ -192,6 +195,10 @@ def markdown(payload):
         f"{args['repeats']} run(s) after a warm-up batch of tiles (the whole-frame "
         "call: no warm-up, its time includes tracing); each row its own process.",
         "- max |diff|: largest difference from the whole-frame Keras output.",
+    ]
+    if args.get("note"):
+        lines.append(f"- Note: {args['note']}")
+    lines += [
         "",
         "| model | runtime | threads | s / frame | Mpx/s | peak RSS (MiB) | "
         "RSS before run (MiB) | max abs diff |",
@@ -247,6 +254,7 @@ def main(argv=None):
     parser.add_argument("--big-runtime", default="keras tiles", choices=RUNTIMES)
     parser.add_argument("--workdir", type=pathlib.Path, default=None)
     parser.add_argument("--output", type=pathlib.Path, default=RESULTS)
+    parser.add_argument("--note", default=None, help="a line for the report")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
@@ -331,8 +339,10 @@ def main(argv=None):
     }
     args.output.mkdir(parents=True, exist_ok=True)
     text = json.dumps(payload, indent=1, default=str)
-    (args.output / "deblur_frame.json").write_text(text + "\n")
-    (args.output / "deblur_frame.md").write_text(markdown(payload))
+    from coordgate_keras.utils import atomic_io
+
+    atomic_io.atomic_write_text(args.output / "deblur_frame.json", text + "\n")
+    atomic_io.atomic_write_text(args.output / "deblur_frame.md", markdown(payload))
     return 0
 
 

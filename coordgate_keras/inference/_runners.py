@@ -90,6 +90,14 @@ class _KerasRunner(_Runner):
             from coordgate_keras import zoo
 
             geometry = zoo.frame_geometry(model)
+            if geometry is None:
+                raise av.invalid_value(
+                    model.name,
+                    "model",
+                    "a one-input model or a frame model "
+                    "(`coordgate_keras.zoo.with_frame`)",
+                    f"model {model.name!r} with two inputs and no frame",
+                )
             self.frame_shape = tuple(geometry["frame_shape"])
             self.alignment = int(geometry["alignment"])
         self._receptive_field = None
@@ -218,7 +226,6 @@ def open_runner(model, weights=None, threads=None, margin=None):
 def _pretrained(name, weights):
     """A published model at the input size its weights were trained at."""
     from coordgate_keras import zoo
-    from coordgate_keras.zoo import _weights
 
     tags = zoo.model_info(name).weights
     if weights is None:
@@ -230,7 +237,7 @@ def _pretrained(name, weights):
                 "randomly initialised model does not deblur",
             )
         weights = tags[0]
-    entry = _weights.get_entry(name, weights)
+    entry = zoo.weights_info(name, weights)
     size = (entry.metadata or {}).get("input_size")
     input_shape = tuple(size) if size else None
     return zoo.create_model(name, weights=weights, input_shape=input_shape)
