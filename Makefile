@@ -20,19 +20,23 @@ lint: $(STAMP)
 
 # Default test run: lint, then one pytest start on TensorFlow for the whole suite
 # and the docstring examples (`testpaths` and `addopts` in pyproject.toml), then
-# one on JAX for the layers, a fast subset of the zoo (every family at depth 1,
-# the 1D models and MultiWienerNet: forward pass and .keras round trip) and the
-# examples of layers/utils. Cases marked `slow` run in `make test-slow`.
+# one small start on JAX: the layers' contract tests (testing.run_layer_test:
+# config, build, calls, a jit-compiled fit step, mixed precision), a fast subset
+# of the zoo (every family at depth 1, the 1D models and MultiWienerNet: forward
+# pass and .keras round trip) and the examples of layers/utils. Cases marked
+# `slow`, and the rest of the layer tests on JAX, run in `make test-slow`.
 test: lint test-tf test-jax
 
 test-tf: $(STAMP)
 	$(BIN)/python -m pytest
 
-JAX_ZOO_FAST = not train_step and not _d2 and not _d3 and not _d4 and not _d5
+JAX_PATHS = tests/layers tests/zoo/test_models.py coordgate_keras/layers coordgate_keras/utils
+# Doctest items match `coordgate_keras` (their folder's name).
+JAX_FAST = (contract or test_models or coordgate_keras) \
+	and not train_step and not _d2 and not _d3 and not _d4 and not _d5
 
 test-jax: $(STAMP)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/layers tests/zoo/test_models.py \
-		coordgate_keras/layers coordgate_keras/utils -k "$(JAX_ZOO_FAST)"
+	KERAS_BACKEND=jax $(BIN)/python -m pytest $(JAX_PATHS) -k "$(JAX_FAST)"
 
 # All zoo tests on JAX (deeper U-Nets, training steps, parameter counts, model
 # table): 2 min 57 s of CPU measured for tests/zoo alone, so not in the default run.
@@ -40,10 +44,11 @@ test-jax-zoo: $(STAMP)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/zoo
 
 # What leaves the default run for time: the cases marked @pytest.mark.slow
-# (subprocess trainings, 256x256 exports, benchmark smoke runs, deep round trips).
-# CI runs it after `make test`.
+# (subprocess trainings, 256x256 exports, benchmark smoke runs, deep round trips),
+# and the layer tests on JAX beyond the contracts. CI runs it after `make test`.
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/layers -k "not ($(JAX_FAST))"
 
 demo: $(STAMP)
 	$(BIN)/coordgate-keras demo

@@ -339,8 +339,10 @@ def main(argv=None):
     }
     args.output.mkdir(parents=True, exist_ok=True)
     text = json.dumps(payload, indent=1, default=str)
-    (args.output / "deblur_frame.json").write_text(text + "\n")
-    (args.output / "deblur_frame.md").write_text(markdown(payload))
+    from coordgate_keras.utils import atomic_io
+
+    atomic_io.atomic_write_text(args.output / "deblur_frame.json", text + "\n")
+    atomic_io.atomic_write_text(args.output / "deblur_frame.md", markdown(payload))
     return 0
 
 

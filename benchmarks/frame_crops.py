@@ -23,7 +23,6 @@ measured: the training-step time of the frame form against the one-input model
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -165,13 +164,7 @@ def overhead(args):
 def environment():
     from coordgate_keras.utils import system
 
-    return {
-        "cpu": system.cpu_model(),
-        "cores": system.usable_cpus(),
-        "python": platform.python_version(),
-        "load_average": list(os.getloadavg()),
-        "command": " ".join(["python"] + sys.argv),
-    }
+    return {"command": " ".join(["python"] + sys.argv), **system.environment()}
 
 
 def render(results):
@@ -186,9 +179,10 @@ def render(results):
     env = results.get("environment", {})
     if env:
         lines += [
-            f"Command: `{env.get('command')}`. CPU: {env.get('cpu')}, "
-            f"{env.get('cores')} cores, load average at start "
-            f"{env.get('load_average')}.",
+            f"Command: `{env.get('command')}`. CPU: "
+            f"{env.get('cpu_model', env.get('cpu'))}, "
+            f"{env.get('cpus_usable', env.get('cores'))} cores, load average at "
+            f"start {env.get('load_average_at_start', env.get('load_average'))}.",
             "",
         ]
     runs = results.get("runs", [])

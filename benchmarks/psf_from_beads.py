@@ -36,6 +36,7 @@ import _environment  # noqa: E402
 
 from coordgate_keras import data  # noqa: E402
 from coordgate_keras.data.bead_simulation import simulate_bead_image  # noqa: E402
+from coordgate_keras.training import metrics  # noqa: E402
 from coordgate_keras.utils import atomic_io  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "psf_from_beads"
@@ -117,10 +118,6 @@ def errors(estimate, truth):
     )
 
 
-def psnr(a, b):
-    return float(10 * np.log10(1.0 / np.mean((a - b) ** 2)))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fields", default=",".join(FIELDS))
@@ -169,7 +166,9 @@ def main():
                         worst_error=float(e.max()),
                         median_error_centred_truth=float(np.median(ec)),
                         worst_error_centred_truth=float(ec.max()),
-                        psnr_db=psnr(reference, data.blur_fast(scene, field)),
+                        psnr_db=metrics.mean_psnr(
+                            reference[None], data.blur_fast(scene, field)[None]
+                        ),
                         seconds=round(seconds, 2),
                     )
                     rows.append(row)

@@ -107,8 +107,11 @@ def main(argv=None):
             }
         )
         print(json.dumps(summary[-1]), flush=True)
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+    from coordgate_keras.utils import atomic_io
+
+    atomic_io.atomic_write_json(
+        os.path.join(args.out, "summary.json"), summary, indent=1
+    )
     return 0 if all(s["status"] == "ok" for s in summary) else 1
 
 

@@ -31,7 +31,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from coordgate_keras.training import TrainConfig, _data, _scene_pool  # noqa: E402
-from coordgate_keras.utils import system  # noqa: E402
+from coordgate_keras.utils import atomic_io, system  # noqa: E402
 from coordgate_keras.zoo import _model_table, create_model  # noqa: E402
 
 # The module (the package re-exports the function `train` under the same name).
@@ -190,8 +190,7 @@ def write(args, env, rows, host):
     tag = f"{env['backend']}_{env['device']}".lower().replace(" ", "_")
     stem = os.path.join(args.out, f"train_throughput_{tag}")
     result = {"environment": env, "rows": rows, "host_simulator_pairs_per_second": host}
-    with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=2)
+    atomic_io.atomic_write_json(stem + ".json", result)
     mfu = any("mfu" in r for r in rows)
     lines = [
         f"# Training throughput: {env['backend']} on {env['device']}",
@@ -224,8 +223,7 @@ def write(args, env, rows, host):
         "between the 'device simulator + network' and 'network' rows.",
         "",
     ]
-    with open(stem + ".md", "w") as f:
-        f.write("\n".join(lines))
+    atomic_io.atomic_write_text(stem + ".md", "\n".join(lines))
     print(f"wrote {stem}.md")
 
 

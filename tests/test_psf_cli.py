@@ -115,6 +115,20 @@ def test_errors_name_the_argument(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_show_refuses_an_unreadable_report(tmp_path, capsys):
+    path = tmp_path / "field.npz"
+    field = data.gaussian_psf_field(grid_shape=(2, 2), kernel_size=5)
+    field.save(path, extras={"bead_report": '{"grid_shape": [2, 2]}'})
+    assert cli.main(["psf", "show", str(path), "--out", str(tmp_path / "f.png")]) == 2
+    error = capsys.readouterr().err
+    assert (
+        "Invalid value for argument `field`. Expected a `bead_report` written by"
+        in error
+    )
+    assert "whose report could not be read (KeyError" in error
+    assert not (tmp_path / "f.png").exists()
+
+
 def test_a_bad_grid_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as raised:
         cli.main(["psf", "estimate", "b.npy", "--grid", "8x", "--kernel-size", "9"])

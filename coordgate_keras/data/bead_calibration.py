@@ -132,7 +132,17 @@ def show_field_file(path, out):
     report = None
     with np.load(os.fspath(path), allow_pickle=False) as archive:
         if _REPORT_KEY in archive.files:
-            report = BeadReport.from_json(str(archive[_REPORT_KEY]))
+            try:
+                report = BeadReport.from_json(str(archive[_REPORT_KEY]))
+            except (ValueError, KeyError, TypeError) as error:
+                raise av.invalid_value(
+                    path,
+                    "field",
+                    f"a `{_REPORT_KEY}` written by `psf estimate` (a BeadReport "
+                    "as JSON)",
+                    f"{os.fspath(path)!r}, whose report could not be read "
+                    f"({type(error).__name__}: {error})",
+                ) from None
     plot_psf_field(field, out, report=report)
     return field, report
 

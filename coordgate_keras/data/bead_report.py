@@ -96,6 +96,8 @@ class BeadReport:
     def from_json(cls, text):
         """Reads `to_json`'s output."""
         values = json.loads(text)
+        # Reports written before the field existed.
+        values.setdefault("smoothness", float("nan"))
         for name in _ARRAYS:
             array = np.array(values[name], dtype=np.float64)
             if name in ("beads_found", "beads_used"):

@@ -226,7 +226,6 @@ def open_runner(model, weights=None, threads=None, margin=None):
 def _pretrained(name, weights):
     """A published model at the input size its weights were trained at."""
     from coordgate_keras import zoo
-    from coordgate_keras.zoo import _weights
 
     tags = zoo.model_info(name).weights
     if weights is None:
@@ -238,7 +237,7 @@ def _pretrained(name, weights):
                 "randomly initialised model does not deblur",
             )
         weights = tags[0]
-    entry = _weights.get_entry(name, weights)
+    entry = zoo.weights_info(name, weights)
     size = (entry.metadata or {}).get("input_size")
     input_shape = tuple(size) if size else None
     return zoo.create_model(name, weights=weights, input_shape=input_shape)

@@ -12,9 +12,10 @@ from coordgate_keras.utils import argument_validation as av
 
 
 def is_tile_model(model):
-    """Whether `model` has the two inputs `[image, origin]` of a tile model."""
+    """Whether `model` has the two inputs `[image, origin]` of a tile model
+    (the second named `origin`, as the zoo's frame models name it)."""
     inputs = getattr(model, "inputs", None) or ()
-    return len(inputs) == 2
+    return len(inputs) == 2 and getattr(inputs[1], "name", None) == "origin"
 
 
 def resolve(model, input_shape, frame_shape=None):

@@ -23,7 +23,18 @@ INT8_MODELS = [name for name in MODELS if name != "multiwienernet"]
 INT8_DEFAULT = {"unet_d2", "coordconv_unet_d2", "coordgate_unet_d2", "coordgate_cnn1d"}
 
 
-@pytest.mark.parametrize("name", MODELS)
+# Depths 3-5 of the U-Net families exercise the same export code as 1-2 at
+# 7-15 s of CPU each: `make test-slow`.
+DEEP = ("_d3", "_d4", "_d5")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if name.endswith(DEEP) else name
+        for name in MODELS
+    ],
+)
 def test_float32_parity(registry_export, name):
     _, path, report = registry_export(name)
     result = report["verification"]

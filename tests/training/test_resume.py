@@ -23,12 +23,12 @@ CONFIG = dict(
     train_images=16,
     eval_images=4,
     batch_size=4,
-    steps=12,
-    eval_every=4,
+    steps=6,
+    eval_every=3,
     # Every step writes the backup, last.keras and history.csv: most of a
     # step's time is spent writing, so random kills land inside writes.
     checkpoint_every=1,
-    log_every=4,
+    log_every=3,
     simulator="host",
 )
 
