@@ -240,6 +240,8 @@ def render(results):
                 a, b = one[0]["median_step_seconds"], two[0]["median_step_seconds"]
                 lines.append(f"| {name} | {a:.3f} | {b:.3f} | {b / a:.2f} |")
         lines.append("")
+    if results.get("notes"):
+        lines += ["## Reading", ""] + [f"- {note}" for note in results["notes"]] + [""]
     return "\n".join(lines) + "\n"
 
 
@@ -295,6 +297,10 @@ def main(argv=None):
     parser.add_argument("--base-filters", type=int, default=8)
     parser.add_argument("--kernel-size", type=int, default=31)
     parser.add_argument("--overhead", action="store_true")
+    parser.add_argument(
+        "--note", action="append", default=None, help="replace the notes (reading)"
+    )
+    parser.add_argument("--render", action="store_true", help="only re-render")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument(
         "--out", default=os.path.join("benchmarks", "results", "frame_crops")
@@ -307,7 +313,11 @@ def main(argv=None):
     path = os.path.join(args.out, "results.json")
     results = json.load(open(path)) if os.path.exists(path) else {}
     cache = args.cache_dir or os.path.join(args.out, ".cache")
-    if args.overhead:
+    if args.note:
+        results["notes"] = args.note
+    if args.render:
+        pass
+    elif args.overhead:
         results["overhead"] = overhead(args)
         results["overhead_environment"] = environment()
     else:
