@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 
 from coordgate_keras.training import config as config_lib
@@ -141,6 +142,8 @@ def main(argv=None):
     the interpreter from exiting.
     """
     args = build_parser().parse_args(argv)
+    if argv is None:
+        _exit_watchdog(args.workdir)
     code = _run(args)
     if argv is None:
         sys.stdout.flush()
@@ -175,6 +178,55 @@ def _run(args):
     if verbose == 0:
         print(format_metrics(metrics))
     return 0
+
+
+# Seconds between Ctrl-C / SIGTERM and a forced exit when the main thread does not
+# get to handle it (blocked inside TensorFlow, e.g. on tf.data's iterator).
+_EXIT_GRACE_SECONDS = 20
+
+
+def _exit_watchdog(workdir, grace=_EXIT_GRACE_SECONDS):
+    """Ends the process `grace` seconds after SIGINT or SIGTERM, whatever the
+    main thread is doing.
+
+    Python runs signal handlers in the main thread only, between bytecodes; a
+    main thread blocked in native code never runs them, and the run would hang
+    after Ctrl-C. The C-level handler also writes the signal to a wakeup pipe,
+    which this daemon thread reads at once. Every file the run writes is
+    written atomically, so a forced exit loses at most the unfinished
+    checkpoint interval; the workdir's lock file is removed (the OS releases
+    the lock itself).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    try:
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except ValueError:
+        return
+
+    def watch():
+        while True:
+            data = os.read(read_fd, 1)
+            if not data:
+                return
+            if data[0] in (signal.SIGINT, signal.SIGTERM):
+                break
+        time.sleep(grace)
+        interrupted = data[0] == signal.SIGINT
+        lock = os.path.join(workdir, ".lock")
+        try:
+            with open(lock) as f:
+                if str(os.getpid()) in f.read():
+                    os.unlink(lock)
+        except OSError:
+            pass
+        word = "interrupted" if interrupted else "terminated"
+        print(f"\ncoordgate-train: {word}", file=sys.stderr, flush=True)
+        os._exit(130 if interrupted else 143)
+
+    threading.Thread(target=watch, name="exit-watchdog", daemon=True).start()
 
 
 @contextlib.contextmanager

@@ -140,3 +140,34 @@ def test_traceback_flag_shows_the_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):")
     assert err.strip().splitlines()[-1].startswith("coordgate-train: error: ")
+
+
+def test_exit_watchdog_ends_a_run_that_cannot_handle_ctrl_c(tmp_path):
+    """A main thread that never gets to end (here it swallows the interrupt;
+    in TensorFlow it can block in native code) is ended by the watchdog: one
+    line, status 130, the workdir's lock file removed."""
+    (tmp_path / ".lock").write_text("0\n")
+    script = (
+        "import os, sys, time\n"
+        "from coordgate_keras.training import cli\n"
+        "open(os.path.join(sys.argv[1], '.lock'), 'w').write(f'{os.getpid()}\\n')\n"
+        "cli._exit_watchdog(sys.argv[1], grace=1)\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    try:\n"
+        "        time.sleep(60)\n"
+        "    except KeyboardInterrupt:\n"
+        "        pass\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    code, _, err = _finish(proc, 60)
+    assert code == 130
+    assert err.strip().splitlines()[-1] == "coordgate-train: interrupted"
+    assert not (tmp_path / ".lock").exists()
