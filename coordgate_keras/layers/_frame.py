@@ -105,7 +105,7 @@ def check_build_shapes(layer, input_shape, spatial_axes_of):
     return x_shape
 
 
-def check_origin(layer, origin, sizes):
+def check_origin(layer, origin, sizes, alignment=1):
     """Casts `origin` to int32; refuses floats and, eagerly, windows off the frame.
 
     Values are checked only where they are concrete (eager calls); inside a traced
@@ -122,7 +122,7 @@ def check_origin(layer, origin, sizes):
         )
     values = concrete(origin)
     if values is not None:
-        check_window(values, sizes, layer.frame_shape, f"`{layer.name}`")
+        check_window(values, sizes, layer.frame_shape, f"`{layer.name}`", alignment)
     return ops.cast(origin, "int32")
 
 

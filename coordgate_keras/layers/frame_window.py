@@ -62,19 +62,7 @@ class FrameWindow(keras.layers.Layer):
     def call(self, inputs):
         image, origin = _frame.split_inputs(self, inputs)
         sizes = tuple(image.shape)[1:-1]
-        dtype = keras.backend.standardize_dtype(origin.dtype)
-        if "int" not in dtype:
-            raise av.invalid_value(
-                dtype,
-                "origin",
-                "an integer tensor (pixel indices, int32)",
-                received=f"origin.dtype={dtype}",
-            )
-        values = _frame.concrete(origin)
-        if values is not None:
-            _frame.check_window(
-                values, sizes, self.frame_shape, f"`{self.name}`", self.alignment
-            )
+        _frame.check_origin(self, origin, sizes, self.alignment)
         return image
 
     def compute_output_shape(self, input_shape):
