@@ -55,11 +55,10 @@ def export_tiles(name, frame, tile, workdir, runtimes=RUNTIMES[2:]):
     from coordgate_keras.tflite import export_onnx, export_tflite
 
     workdir.mkdir(parents=True, exist_ok=True)
-    from coordgate_keras.inference import receptive_field
+    from coordgate_keras.zoo import receptive_field
 
     model = frame_model(name, frame, tile)
     shape = (1, tile, tile, 1)
-    # The export's report gives the frame and the alignment, not the margin.
     files, missing = {"margin": receptive_field(model)["margin"]}, {}
     for runtime, export, kwargs in (
         ("tflite float32", export_tflite, {"quantization": "none"}),

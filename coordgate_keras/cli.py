@@ -17,8 +17,11 @@ Argument parsing only: each command is one call into the library.
 """
 
 import argparse
+import functools
 import os
 import sys
+
+from coordgate_keras.utils import argument_validation as av
 
 
 def build_parser():
@@ -108,24 +111,6 @@ def build_parser():
     return parser
 
 
-def _grid(text):
-    """`8x8`, `6x8` or `8` -> a (rows, cols) tuple."""
-    parts = text.lower().split("x")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected ROWSxCOLS such as 8x8, got {text!r}"
-        ) from None
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected ROWSxCOLS such as 8x8, got {text!r}"
-        )
-    return values
-
-
 def _add_psf_parser(commands):
     psf = commands.add_parser(
         "psf", help="measure a PSF field from bead images, or draw one"
@@ -140,7 +125,10 @@ def _add_psf_parser(commands):
     )
     estimate.add_argument("beads", nargs="+", help="bead image files")
     estimate.add_argument(
-        "--grid", type=_grid, required=True, help="PSF grid, e.g. 8x8"
+        "--grid",
+        type=functools.partial(av.parse_size, pair=True, example="8x8"),
+        required=True,
+        help="PSF grid, e.g. 8x8",
     )
     estimate.add_argument(
         "--kernel-size", type=int, required=True, help="odd PSF size in pixels"
@@ -234,11 +222,14 @@ def _add_deblur_parser(commands):
         "--weights", default=None, help="weight tag (default: the model's first)"
     )
     deblur.add_argument(
-        "--tile", type=_size, default=None, help="tile size N or HxW (frame models)"
+        "--tile",
+        type=av.parse_size,
+        default=None,
+        help="tile size N or HxW (frame models)",
     )
     deblur.add_argument(
         "--overlap",
-        type=_size,
+        type=functools.partial(av.parse_size, minimum=0),
         default=None,
         help="tile overlap N or HxW (default: covers the receptive field)",
     )
@@ -253,21 +244,6 @@ def _add_deblur_parser(commands):
     deblur.add_argument(
         "--overwrite", action="store_true", help="replace existing outputs"
     )
-
-
-def _size(text):
-    parts = text.lower().split("x")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected N or HxW, e.g. 256 or 256x512; received {text!r}"
-        ) from None
-    if len(values) not in (1, 2):
-        raise argparse.ArgumentTypeError(
-            f"expected N or HxW, e.g. 256 or 256x512; received {text!r}"
-        )
-    return values[0] if len(values) == 1 else values
 
 
 def _run_deblur(args):

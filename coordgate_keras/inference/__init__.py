@@ -18,6 +18,6 @@ Example:
 
 from coordgate_keras.inference.deblur import deblur, tile_grid
 from coordgate_keras.inference.files import deblur_files
-from coordgate_keras.inference.receptive_field import receptive_field
+from coordgate_keras.zoo.receptive_field import receptive_field
 
 __all__ = ["deblur", "deblur_files", "receptive_field", "tile_grid"]

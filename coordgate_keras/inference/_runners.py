@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-from coordgate_keras.inference.receptive_field import receptive_field
 from coordgate_keras.utils import argument_validation as av
+from coordgate_keras.zoo.receptive_field import receptive_field
 
 _SUFFIXES = (".keras", ".tflite", ".onnx")
 

@@ -86,11 +86,14 @@ def image_shape(input_shape, model):
 
 
 def geometry(model, input_shape):
-    """`{"frame_shape", "tile_shape", "alignment"}` of a tile model at a tile.
+    """`{"frame_shape", "tile_shape", "alignment", "receptive_field_margin"}`
+    of a tile model at a tile.
 
     Read from `coordgate_keras.zoo.frame_geometry` (the tile is
     `input_shape`'s spatial size); the tile must be a multiple of the
-    alignment and fit in the frame.
+    alignment and fit in the frame. The margin
+    (`coordgate_keras.zoo.receptive_field`) is None for a model with a layer
+    whose reach is not known.
     """
     from coordgate_keras import zoo
 
@@ -105,7 +108,12 @@ def geometry(model, input_shape):
     frame = tuple(int(n) for n in found["frame_shape"])
     alignment = int(found["alignment"])
     tile = tuple(int(n) for n in input_shape[1:-1])
-    return check_geometry(frame, tile, alignment)
+    checked = check_geometry(frame, tile, alignment)
+    try:
+        margin = zoo.receptive_field(model)["margin"]
+    except ValueError:  # a layer whose reach is not known: the user's overlap
+        margin = None
+    return {**checked, "receptive_field_margin": margin}
 
 
 def check_geometry(frame_shape, tile_shape, alignment, name="frame_shape"):
@@ -185,6 +193,7 @@ def describe(geometry):
         "frame_shape": list(geometry["frame_shape"]),
         "tile_shape": list(geometry["tile_shape"]),
         "alignment": geometry["alignment"],
+        "receptive_field_margin": geometry.get("receptive_field_margin"),
         "origin": "input `origin`, int32 (batch, 2): the tile's top-left pixel "
         "(row, col) in the frame at full resolution; each a multiple of "
         "`alignment`, with origin + tile_shape <= frame_shape (not checked by "

@@ -15,6 +15,7 @@ unless `--verbose` is given (or something fails).
 """
 
 import argparse
+import functools
 import os
 import pathlib
 import sys
@@ -38,18 +39,6 @@ def _shape(text):
             f"expected comma-separated integers such as 1,256,256,1, got {text!r}"
         ) from None
     return shape
-
-
-def _frame_size(text):
-    try:
-        height, width = (int(n) for n in text.lower().split("x"))
-    except ValueError:
-        height = width = 0
-    if height <= 0 or width <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected HEIGHTxWIDTH in pixels such as 2048x2048, got {text!r}"
-        )
-    return height, width
 
 
 def _quantizations(text):
@@ -88,7 +77,7 @@ def build_parser():
     )
     parser.add_argument(
         "--frame-size",
-        type=_frame_size,
+        type=functools.partial(av.parse_size, pair=True, example="2048x2048"),
         help="export a tile model of a frame of this size, HEIGHTxWIDTH at full "
         "resolution (e.g. 2048x2048; multiples of the model's alignment 2**depth, "
         "at least the tile): inputs `image` (--input-shape, the tile) and "

@@ -11,6 +11,7 @@ Running the same command again with the same workdir resumes the run.
 
 import argparse
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -19,6 +20,7 @@ import time
 import traceback
 
 from coordgate_keras.training import config as config_lib
+from coordgate_keras.utils import argument_validation as av
 
 # Options that map one-to-one onto config fields: (flag, field, type).
 _FIELD_OPTIONS = (
@@ -66,7 +68,7 @@ def build_parser():
         )
     parser.add_argument(
         "--frame-size",
-        type=_size,
+        type=functools.partial(av.parse_size, example="1024x1024"),
         default=None,
         metavar="HxW",
         help="config field `frame_size`: train on image-size crops of a frame of "
@@ -100,20 +102,6 @@ def build_parser():
     return parser
 
 
-def _size(text):
-    """`"1024x768"` -> `[1024, 768]`, `"512"` -> `512`."""
-    parts = text.lower().split("x")
-    try:
-        sizes = [int(p) for p in parts]
-    except ValueError:
-        sizes = []
-    if len(sizes) not in (1, 2) or min(sizes) <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected HEIGHTxWIDTH or SIZE in pixels, e.g. 1024x1024; got {text!r}"
-        )
-    return sizes[0] if len(sizes) == 1 else sizes
-
-
 def config_from_args(args):
     cfg = (
         config_lib.load_config(args.config) if args.config else config_lib.TrainConfig()
@@ -124,7 +112,8 @@ def config_from_args(args):
         if getattr(args, field) is not None
     }
     if args.frame_size is not None:
-        changes["frame_size"] = args.frame_size
+        frame = args.frame_size
+        changes["frame_size"] = frame if isinstance(frame, int) else list(frame)
     if changes:
         cfg = cfg.replace(**changes)
     if args.set:

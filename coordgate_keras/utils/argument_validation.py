@@ -509,3 +509,30 @@ def _model_input_shape(model):
             )
         input_shape = input_shape[0]
     return tuple(input_shape)
+
+
+def parse_size(text, pair=False, minimum=1, example="256x512"):
+    """A size from the command line: `"N"` or `"HxW"` (an `argparse` type).
+
+    Returns `N` for `"N"` (or `(N, N)` with `pair`) and `(H, W)` for `"HxW"`,
+    ints of at least `minimum`. Anything else raises
+    `argparse.ArgumentTypeError`, whose message argparse prints after the
+    flag's name.
+
+    >>> parse_size("2048x1024"), parse_size("512"), parse_size("8", pair=True)
+    ((2048, 1024), 512, (8, 8))
+    """
+    import argparse
+
+    try:
+        values = tuple(int(p) for p in str(text).lower().split("x"))
+    except ValueError:
+        values = ()
+    if len(values) not in (1, 2) or min(values) < minimum:
+        raise argparse.ArgumentTypeError(
+            f"expected N or HxW in pixels (integers >= {minimum}), e.g. {example}; "
+            f"received {text!r}"
+        )
+    if len(values) == 1 and not pair:
+        return values[0]
+    return values * 2 if len(values) == 1 else values

@@ -29,6 +29,7 @@ from coordgate_keras.zoo._registry import (
 from coordgate_keras.zoo._weights import WeightEntry, WeightsError
 from coordgate_keras.zoo.cnn1d import build_cnn1d
 from coordgate_keras.zoo.multi_wiener_net import build_multiwienernet
+from coordgate_keras.zoo.receptive_field import receptive_field
 from coordgate_keras.zoo.unet import PAPER_COORDGATE_OPTIONS, build_unet
 from coordgate_keras.zoo.unet_presets import UNET_PRESETS, register_presets
 
@@ -52,6 +53,7 @@ __all__ = [
     "list_models",
     "load_weights",
     "model_info",
+    "receptive_field",
     "register_model",
     "register_weights",
     "with_frame",

@@ -1,5 +1,8 @@
 """Frame models tile by tile equal the whole frame, on Keras, LiteRT and ONNX."""
 
+import json
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -85,14 +88,19 @@ def test_frame_models_refuse_other_frames_tiles_and_overlaps(models):
 @pytest.fixture(scope="module")
 def tile_exports(models, tmp_path_factory):
     """`coordgate_unet_d2`'s tile model as float32 .tflite and .onnx files."""
-    from coordgate_keras.tflite import export_onnx, export_tflite
+    from coordgate_keras.tflite import export_onnx, export_tflite, verification
 
     tiles, _ = models["coordgate_unet_d2"]
     folder = tmp_path_factory.mktemp("tiles")
     shape = (1, 64, 64, 1)
     export_tflite(tiles, folder / "t.tflite", shape)
     export_onnx(tiles, folder / "t.onnx", shape)
-    return {"tflite": folder / "t.tflite", "onnx": folder / "t.onnx"}
+    reports = {
+        "tflite": verification.sidecar_path(folder / "t.tflite"),
+        "onnx": folder / "t.onnx.json",
+    }
+    return {"tflite": folder / "t.tflite", "onnx": folder / "t.onnx",
+            "report": {k: pathlib.Path(v) for k, v in reports.items()}}  # fmt: skip
 
 
 @pytest.mark.slow  # two exports: 40 s to 3 min on 2 shared cores
@@ -101,7 +109,10 @@ def test_exported_tile_models_equal_the_whole_keras_frame(models, tile_exports, 
     _, whole = models["coordgate_unet_d2"]
     frames = _frames((1, *FRAME, 1), seed=3)
     expected = np.asarray(whole(frames))
-    result = deblur(str(tile_exports[kind]), frames, margin=26, threads=2)
+    # The overlap comes from the margin the export's report records.
+    report = json.loads((tile_exports["report"][kind]).read_text())
+    assert report["tile"]["receptive_field_margin"] == 26
+    result = deblur(str(tile_exports[kind]), frames, threads=2)
     np.testing.assert_allclose(result, expected, atol=1e-5)
 
 

@@ -310,12 +310,12 @@ def test_cli_frame_size_errors(tmp_path, capsys, keras_file, frame, message):
 
 
 def test_cli_frame_size_malformed(capsys):
-    for text in ("2048", "2048x", "x2048", "0x2048", "2048x2048x1"):
+    for text in ("2048x", "x2048", "0x2048", "2048x2048x1", "-1"):
         with pytest.raises(SystemExit) as raised:
             cli.main(["--model", "unet_d1", "--frame-size", text, "--out", "x"])
         assert raised.value.code == 2
         err = capsys.readouterr().err
         assert (
-            f"argument --frame-size: expected HEIGHTxWIDTH in pixels such as "
-            f"2048x2048, got {text!r}" in err
+            "argument --frame-size: expected N or HxW in pixels (integers >= 1), "
+            f"e.g. 2048x2048; received {text!r}" in err
         ), err

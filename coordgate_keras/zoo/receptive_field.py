@@ -1,4 +1,8 @@
-"""How far an output pixel of a convolutional model can see: from its layers."""
+"""How far an output pixel of a convolutional model can see: from its layers.
+
+Tiled inference (`coordgate_keras.inference`) overlaps its tiles by this
+margin, and a tile export records it in its report.
+"""
 
 import keras
 
@@ -62,8 +66,7 @@ def receptive_field(model):
 
     Example:
 
-    >>> from coordgate_keras.inference import receptive_field
-    >>> from coordgate_keras.zoo import create_model
+    >>> from coordgate_keras.zoo import create_model, receptive_field
     >>> receptive_field(create_model("unet_d1", input_shape=(32, 32, 1)))
     {'margin': 10, 'alignment': 2}
     """
