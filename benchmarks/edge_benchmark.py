@@ -25,7 +25,7 @@ PyTorch goes in the benchmark's own environment, never in the package:
 
     python3 -m venv .venv-bench
     .venv-bench/bin/pip install -e ".[onnx]" torch==2.13.0
-    .venv-bench/bin/python benchmarks/edge_benchmark.py
+    .venv-bench/bin/python -m benchmarks.edge_benchmark
 
 (`--no-torch` skips the peer where PyTorch is missing.) Writes
 benchmarks/results/edge_benchmark.{md,json}.
@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 RESULTS = HERE / "results"
 MODELS = ("unet_d2", "coordgate_unet_d2", "coordconv_unet_d2")
@@ -175,9 +173,10 @@ def _runners(artefacts, size, threads, x, args):
 
 
 def _torch_runners(size, threads, x, args):
-    import _torch_peer
     import numpy as np
     import torch
+
+    from benchmarks import _torch_peer
 
     torch.set_num_threads(threads)
     model = _torch_peer.build((size, size), depth=2, base_filters=args.base_filters)
@@ -319,7 +318,7 @@ def markdown(env, args, artefacts, workers, summary):
     lines = [
         "# Edge benchmark: size and latency of the edge artefacts, with peers",
         "",
-        "Written by `benchmarks/edge_benchmark.py`.",
+        "Written by `python -m benchmarks.edge_benchmark`.",
         "",
         _environment_markdown(env),
         f"- Models untrained (seed 0), `base_filters={args.base_filters}`, batch 1, "
@@ -439,7 +438,7 @@ def _load(values):
 
 
 def _environment_markdown(env):
-    import _environment
+    from benchmarks import _environment
 
     return (
         _environment.markdown(env)
@@ -468,8 +467,7 @@ def main(argv=None):
     if args.worker_threads:
         return worker(args)
 
-    import _environment
-
+    from benchmarks import _environment
     from coordgate_keras.tflite.onnx_export import versions
 
     env = _environment.describe()
@@ -496,8 +494,6 @@ def main(argv=None):
         for threads in (int(t) for t in args.threads.split(",")):
             out = workdir / f"worker_{threads}.json"
             command = [
-                sys.executable,
-                __file__,
                 f"--sizes={','.join(map(str, args.sizes))}",
                 f"--base-filters={args.base_filters}",
                 f"--rounds={args.rounds}",
@@ -507,7 +503,7 @@ def main(argv=None):
                 f"--worker-threads={threads}",
                 f"--worker-out={out}",
             ] + (["--no-torch"] if args.no_torch else [])
-            subprocess.run(command, check=True)
+            _environment.run_module(__spec__.name, command, check=True)
             workers[threads] = json.loads(out.read_text())
     artefacts = {
         k: {f: v for f, v in record.items() if f != "path"}

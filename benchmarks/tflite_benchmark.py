@@ -13,7 +13,7 @@ one channel, default widths), exports float32, float16 and int8 TFLite files wit
 
 Models are untrained (random init, seed 0): no trained weights are published yet.
 
-    python benchmarks/tflite_benchmark.py [--size 256] [--runs 10]
+    python -m benchmarks.tflite_benchmark [--size 256] [--runs 10]
 
 Writes benchmarks/results/tflite_benchmark.{md,json}.
 """
@@ -28,11 +28,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import _environment  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import _environment  # noqa: E402
 from coordgate_keras.tflite import (  # noqa: E402
     benchmark,
     export_bundle,
@@ -152,7 +150,7 @@ def markdown(env, args, records, summary, models, threads):
     lines = [
         "# Edge export: TFLite size, latency and accuracy",
         "",
-        "Written by `benchmarks/tflite_benchmark.py`.",
+        "Written by `python -m benchmarks.tflite_benchmark`.",
         "",
         _environment.markdown(env),
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
