@@ -1,4 +1,4 @@
-"""Machinery shared by the paper-reproduction studies (`sv_conv1d.py`, ...).
+"""Machinery shared by the paper-reproduction studies (`sv_conv1d`, ...).
 
 What every study records next to its numbers (package and library versions,
 Keras backend, hardware, CPU load, git commit), atomic writing of
@@ -10,16 +10,14 @@ TensorFlow.
 import datetime
 import json
 import math
-import pathlib
-import shlex
 import subprocess
-import sys
 
 import numpy as np
 
+from benchmarks import _environment
 from coordgate_keras.utils import atomic_io
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = _environment.REPO
 
 
 def enable_jax_compilation_cache(directory):
@@ -64,13 +62,13 @@ def environment(argv=None):
 
     Args:
         argv: list of str or None. The command line to record; defaults to
-            `sys.argv`.
+            this run's (`_environment.command`).
     """
     from coordgate_keras.utils import system
 
     commit, dirty = git_state()
     return {
-        "command": "python " + shlex.join(sys.argv if argv is None else argv),
+        "command": _environment.command(argv),
         "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         ),

@@ -4,8 +4,8 @@ Both compute the same operator, y(q) = sum_p x(p) h_p(q - p) with h_p bilinearly
 interpolated from the PSF grid, so the fast-vs-exact error is FFT round-off; the
 low-rank SVD variant is a real approximation and is reported separately.
 
-    python benchmarks/blur_fast_vs_exact.py                  # defaults, ~2-3 min
-    python benchmarks/blur_fast_vs_exact.py --sizes 128 --kernel-sizes 15
+    python -m benchmarks.blur_fast_vs_exact                  # defaults, ~2-3 min
+    python -m benchmarks.blur_fast_vs_exact --sizes 128 --kernel-sizes 15
 
 Writes benchmarks/results/blur_fast_vs_exact.{md,json}.
 """
@@ -22,10 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import _environment  # noqa: E402
-
+from benchmarks import _environment  # noqa: E402
 from coordgate_keras import data  # noqa: E402
 from coordgate_keras.data import _product_convolution  # noqa: E402
 from coordgate_keras.data.psf_field import axis_weights  # noqa: E402
@@ -212,7 +209,7 @@ def render(result):
     lines = [
         "# Spatially-varying blur: fast (product convolution) vs exact",
         "",
-        "Written by `benchmarks/blur_fast_vs_exact.py`.",
+        "Written by `python -m benchmarks.blur_fast_vs_exact`.",
         "",
         _environment.markdown(result["environment"]),
         "",

@@ -3,7 +3,7 @@
 Builds the same conv stack with and without a CoordGate after each conv and times
 `train_on_batch` (jit_compile=True) on whatever backend and device Keras uses.
 
-    python benchmarks/coordgate_overhead.py [--size 256 --batch 16 --filters 32]
+    python -m benchmarks.coordgate_overhead [--size 256 --batch 16 --filters 32]
 
 Writes benchmarks/results/coordgate_overhead_<backend>_<device>.{md,json}.
 """
@@ -89,7 +89,7 @@ def main():
     for row in rows:
         row["relative"] = row["step_ms"] / base
     meta = {
-        "command": "python benchmarks/coordgate_overhead.py "
+        "command": "python -m benchmarks.coordgate_overhead "
         + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
         **system.environment(),
         "device": device_name(),

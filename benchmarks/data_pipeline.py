@@ -4,8 +4,8 @@ Measures each stage alone (procedural scenes, in-graph blur, noise) and the whol
 pipeline: generated on the fly (`deblur_dataset`), pre-generation to disk
 (`write_deblur_dataset`) and reading it back (`load_deblur_dataset`).
 
-    python benchmarks/data_pipeline.py                   # defaults, ~3 min on 2 cores
-    python benchmarks/data_pipeline.py --size 128 --batches 10
+    python -m benchmarks.data_pipeline                   # defaults, ~3 min on 2 cores
+    python -m benchmarks.data_pipeline --size 128 --batches 10
 
 Writes benchmarks/results/data_pipeline.{md,json}.
 """
@@ -23,10 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import _environment  # noqa: E402
-
+from benchmarks import _environment  # noqa: E402
 from coordgate_keras import data  # noqa: E402
 from coordgate_keras.utils import atomic_io  # noqa: E402
 
@@ -178,7 +175,7 @@ def render(result):
     lines = [
         "# tf.data pipeline throughput",
         "",
-        "Written by `benchmarks/data_pipeline.py`.",
+        "Written by `python -m benchmarks.data_pipeline`.",
         "",
         _environment.markdown(result["environment"]),
         "",

@@ -21,7 +21,7 @@ from the whole-frame Keras output. Then the peak RSS of deblurring one
 `--big-frame` frame (default 4096) tile by tile with Keras (memory is bounded
 by the tiles in flight, plus the frame and its output).
 
-    python benchmarks/deblur_frame.py            # about 30 min on 2 busy cores
+    python -m benchmarks.deblur_frame            # about 30 min on 2 busy cores
 
 Writes benchmarks/results/deblur_frame/deblur_frame.{md,json} with the command
 and the machine's load.
@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 RESULTS = HERE / "results" / "deblur_frame"
 MODELS = ("coordgate_unet_d2", "unet_d2")
@@ -165,8 +163,15 @@ def _status_mib(key):
 
 
 def _spawn(spec):
-    command = [sys.executable, __file__, "--worker", json.dumps(spec)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    from benchmarks import _environment
+
+    done = _environment.run_module(
+        __spec__.name,
+        ["--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
     if done.returncode or not lines:
         return {"error": (done.stderr or done.stdout)[-2000:]}
@@ -177,14 +182,14 @@ def _spawn(spec):
 
 
 def markdown(payload):
-    import _environment
+    from benchmarks import _environment
 
     args = payload["arguments"]
     mpx = args["frame"] ** 2 / 1e6
     lines = [
         "# Deblurring one frame: Keras, LiteRT, ONNX Runtime tile by tile",
         "",
-        "Written by `benchmarks/deblur_frame.py`.",
+        "Written by `python -m benchmarks.deblur_frame`.",
         "",
         _environment.markdown(payload["environment"]),
         f"- Frame {args['frame']}x{args['frame']} ({mpx:.2f} Mpx), uniform noise "
@@ -260,8 +265,9 @@ def main(argv=None):
         print(json.dumps(worker(json.loads(args.worker))), flush=True)
         return 0
 
-    import _environment
     import numpy as np
+
+    from benchmarks import _environment
 
     env = _environment.describe()
     workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="deblur_frame_"))

@@ -15,15 +15,14 @@ covering each frame), with the PSNR of every tile position reported too. Also
 measured: the training-step time of the frame form against the one-input model
 (`--overhead`), the cost of per-sample origins.
 
-    python benchmarks/frame_crops.py --seeds 0 1 2 --steps 400 \
+    python -m benchmarks.frame_crops --seeds 0 1 2 --steps 400 \
         --out benchmarks/results/frame_crops
-    python benchmarks/frame_crops.py --overhead --out benchmarks/results/frame_crops
+    python -m benchmarks.frame_crops --overhead --out benchmarks/results/frame_crops
 """
 
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -162,9 +161,10 @@ def overhead(args):
 
 
 def environment():
+    from benchmarks import _environment
     from coordgate_keras.utils import system
 
-    return {"command": " ".join(["python"] + sys.argv), **system.environment()}
+    return {"command": _environment.command(), **system.environment()}
 
 
 def render(results):

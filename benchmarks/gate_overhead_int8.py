@@ -12,7 +12,7 @@ in DIR (e.g. `git archive <commit> coordgate_keras | tar -x -C DIR`), in a
 subprocess, and timed in the same rounds: the before / after comparison of a
 change to the export comes from one run on one machine.
 
-    python benchmarks/gate_overhead_int8.py --sizes 128 --before /tmp/before
+    python -m benchmarks.gate_overhead_int8 --sizes 128 --before /tmp/before
 
 Writes benchmarks/results/gate_overhead_int8.{md,json}.
 """
@@ -27,7 +27,6 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results"
 
 _EXPORT = """
@@ -66,9 +65,9 @@ def main(argv=None):
     parser.add_argument("--out", default=str(RESULTS / "gate_overhead_int8"))
     args = parser.parse_args(argv)
 
-    import _environment
     import numpy as np
 
+    from benchmarks import _environment
     from coordgate_keras.tflite import op_census
 
     env = _environment.describe()
@@ -146,12 +145,12 @@ def _paired_times(paths, labels, threads, runs):
 
 
 def markdown(results):
-    import _environment
+    from benchmarks import _environment
 
     lines = [
         "# int8 gate overhead (LiteRT, batch 1)",
         "",
-        "Written by `benchmarks/gate_overhead_int8.py`.",
+        "Written by `python -m benchmarks.gate_overhead_int8`.",
         "",
         _environment.markdown(results["environment"]),
         f"- Models untrained (seed 0), base_filters={results['args']['base_filters']}"

@@ -1,7 +1,7 @@
 """Writes docs/MODELS.md, the table of every registered model (params, MACs).
 
-python benchmarks/make_model_table.py           # rewrite docs/MODELS.md
-python benchmarks/make_model_table.py --check   # exit 1 if it is stale
+python -m benchmarks.make_model_table           # rewrite docs/MODELS.md
+python -m benchmarks.make_model_table --check   # exit 1 if it is stale
 """
 
 import argparse
@@ -25,7 +25,8 @@ def main(argv=None):
     if args.check:
         current = args.output.read_text() if args.output.exists() else ""
         if current != text:
-            print(f"{args.output} is stale: run benchmarks/make_model_table.py")
+            rerun = "python -m benchmarks.make_model_table"
+            print(f"{args.output} is stale: run `{rerun}`")
             return 1
         return 0
     atomic_io.atomic_write_text(args.output, text)

@@ -14,9 +14,9 @@ the Zernike field with coma, whose PSF centroids are off their optical axes
 (the estimator centres centroids: beads of unknown position cannot tell a
 translation), the error against the centroid-centred truth is given as well.
 
-    python benchmarks/psf_from_beads.py                    # ~10 min on 2 cores
-    python benchmarks/psf_from_beads.py --beads 6 --photons 2000 --fields gaussian
-    python benchmarks/psf_from_beads.py --render           # .md again from the .json
+    python -m benchmarks.psf_from_beads                    # ~10 min on 2 cores
+    python -m benchmarks.psf_from_beads --beads 6 --photons 2000 --fields gaussian
+    python -m benchmarks.psf_from_beads --render           # .md again from the .json
 
 Writes benchmarks/results/psf_from_beads/psf_from_beads.{md,json}.
 """
@@ -25,19 +25,15 @@ import argparse
 import json
 import math
 import pathlib
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import _environment  # noqa: E402
-
-from coordgate_keras import data  # noqa: E402
-from coordgate_keras.data.bead_simulation import simulate_bead_image  # noqa: E402
-from coordgate_keras.training import metrics  # noqa: E402
-from coordgate_keras.utils import atomic_io  # noqa: E402
+from benchmarks import _environment
+from coordgate_keras import data
+from coordgate_keras.data.bead_simulation import simulate_bead_image
+from coordgate_keras.training import metrics
+from coordgate_keras.utils import atomic_io
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "psf_from_beads"
 FRAME = (512, 512)
@@ -187,7 +183,8 @@ def markdown(payload):
     lines = [
         "# PSF field from bead images: accuracy",
         "",
-        "Written by `benchmarks/psf_from_beads.py` (see its docstring for the set-up).",
+        "Written by `python -m benchmarks.psf_from_beads` (see its docstring for the "
+        "set-up).",
         "",
         _environment.markdown(payload["environment"]),
         "",

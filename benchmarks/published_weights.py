@@ -6,9 +6,9 @@ project's own CLI, `coordgate-train --config RECIPE --workdir DIR` (run as
 then `coordgate_keras.training.publish_weights` writes
 `<model>_<tag>.weights.h5` and its JSON sidecar into `--out`.
 
-    KERAS_BACKEND=jax python benchmarks/published_weights.py --out weights/   # GPU
-    python benchmarks/published_weights.py --out /tmp/w --set steps=5  # smoke
-    python benchmarks/published_weights.py --out w/ --models unet_d3_w16  # CPU, ~1 h
+    KERAS_BACKEND=jax python -m benchmarks.published_weights --out weights/   # GPU
+    python -m benchmarks.published_weights --out /tmp/w --set steps=5  # smoke
+    python -m benchmarks.published_weights --out w/ --models unet_d3_w16  # CPU, ~1 h
 
 `--models` takes recipe names; each recipe publishes under its own tag
 (`PUBLISHED`), `--tag` overrides it. Copy the results into

@@ -8,8 +8,8 @@ in front of the network, and the host simulator's pairs/s (NumPy blur and
 noise, threads over the cores) — the input rates to set against the step
 rate. On JAX, XLA off means op-by-op dispatch and is skipped.
 
-    python benchmarks/train_throughput.py --quick        # CPU: 1 warm-up, 1 run
-    KERAS_BACKEND=jax python benchmarks/train_throughput.py --peak-tflops 989
+    python -m benchmarks.train_throughput --quick        # CPU: 1 warm-up, 1 run
+    KERAS_BACKEND=jax python -m benchmarks.train_throughput --peak-tflops 989
 
 Model FLOP utilisation (MFU) = 3 x 2 x forward MACs x images/s / peak, with
 the forward MACs of `docs/MODELS.md`; pass the device's peak dense TFLOP/s
@@ -21,8 +21,6 @@ import argparse
 import importlib
 import json
 import os
-import shlex
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -30,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import _environment  # noqa: E402
 from coordgate_keras.training import TrainConfig, _data, _scene_pool  # noqa: E402
 from coordgate_keras.utils import atomic_io, system  # noqa: E402
 from coordgate_keras.zoo import _model_table, create_model  # noqa: E402
@@ -60,7 +59,7 @@ def device_name():
 
 def environment():
     return {
-        "command": "python " + shlex.join(sys.argv),
+        "command": _environment.command(),
         **system.environment(),
         "device": device_name(),
     }

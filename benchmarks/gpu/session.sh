@@ -30,9 +30,9 @@ nvidia-smi -L
 python3 -c "import jax, keras, sys; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__, 'tf imported:', 'tensorflow' in sys.modules)"
 
 if [ "$MODE" = smoke ]; then
-  python3 benchmarks/published_weights.py --out /tmp/w --models coordgate_unet_d1 unet_d2 \
+  python3 -m benchmarks.published_weights --out /tmp/w --models coordgate_unet_d1 unet_d2 \
       --set steps=20 image_size=64 train_images=64 eval_images=8 checkpoint_every=10
-  python3 benchmarks/deblur2d.py --full --out "$OUT/d2" --workroot /tmp/d2work --steps 20 \
+  python3 -m benchmarks.deblur2d --full --out "$OUT/d2" --workroot /tmp/d2work --steps 20 \
       --seeds 1 --models coordgate_unet_d1 multiwienernet unet_d5 cg_d2/encoding=map --budget-seconds 120 \
       --no-analyze
   ls -la /tmp/w "$OUT/d2"
@@ -41,7 +41,7 @@ if [ "$MODE" = smoke ]; then
 fi
 
 # === Published weights still owed: unet_d3 (the deeper plain U-Net, ~90 s) ===
-python3 benchmarks/published_weights.py --out /tmp/w --models unet_d3 --budget-seconds 200
+python3 -m benchmarks.published_weights --out /tmp/w --models unet_d3 --budget-seconds 200
 tar czf /tmp/w.tgz --exclude=work -C /tmp/w .
 split -b 15M /tmp/w.tgz "$OUT/w.tgz.part-"
 echo "weights done at $(elapsed) s"
@@ -51,7 +51,7 @@ echo "weights done at $(elapsed) s"
 cp benchmarks/results/deblur2d/full_h100/{runs.jsonl,study.json,crops.npz} "$OUT/d2/"
 LEFT=$(( 540 - $(elapsed) ))
 if [ $LEFT -gt 30 ]; then
-  python3 benchmarks/deblur2d.py --full --out "$OUT/d2" --workroot /tmp/d2work \
+  python3 -m benchmarks.deblur2d --full --out "$OUT/d2" --workroot /tmp/d2work \
       --budget-seconds $LEFT --no-analyze
 fi
 echo "session done in $(elapsed) s"

@@ -1,7 +1,8 @@
 """`TrainConfig`: everything that defines a training run, as one frozen dataclass.
 
-A config is loaded from and saved to JSON or YAML, every field can be changed
-from the command line (`override(["steps=100", "psf.kernel_size=15"])`), and
+A config is loaded from and saved to JSON or YAML (a file may start from
+another with `extends:`, see `load_config`), every field can be changed from
+the command line (`override(["steps=100", "psf.kernel_size=15"])`), and
 unknown keys are an error that lists the valid ones. The defaults reproduce the
 measured H100 setting of issue 10 (128x128, batch 16, 1,500 steps, Adam 1e-3
 with a cosine schedule, MSE, residual U-Nets, a Zernike 8x8 field of 31 px
@@ -19,6 +20,9 @@ import os
 from coordgate_keras.utils import argument_validation as av
 
 RECIPES_DIR = os.path.join(os.path.dirname(__file__), "recipes")
+CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+# The key of a config file that names the file it starts from.
+EXTENDS = "extends"
 
 DEFAULT_PSF = {"kind": "zernike", "grid_shape": [8, 8], "kernel_size": 31}
 DEFAULT_PSF_1D = {"kind": "varying_gaussian_1d", "sigma_range": [0.5, 6.0]}
@@ -193,21 +197,12 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path):
-        """Reads a `.json`, `.yaml` or `.yml` file written by `save` (or by hand)."""
-        path = os.fspath(path)
-        with open(path) as f:
-            text = f.read()
-        if path.endswith(".json"):
-            values = json.loads(text)
-        elif path.endswith((".yaml", ".yml")):
-            import yaml
+        """Reads a `.json`, `.yaml` or `.yml` file written by `save` (or by hand).
 
-            values = yaml.safe_load(text) or {}
-        else:
-            raise av.invalid_value(
-                None, "path", "a .json, .yaml or .yml file", f"path={path!r}"
-            )
-        return cls.from_dict(values)
+        A file with `extends: BASE` holds only its changes to BASE (a recipe
+        name or another config file, see `load_config`).
+        """
+        return cls.from_dict(_read_config_file(path))
 
     def replace(self, **changes):
         """A copy with `changes` applied (validated)."""
@@ -312,6 +307,18 @@ class TrainConfig:
 def load_config(path_or_recipe):
     """Loads a config file, or a packaged recipe by name.
 
+    A file (a recipe too) may start from another: with `extends: BASE` it
+    holds only what differs from BASE. BASE is a recipe name (`unet_d3`) or a
+    `.json` / `.yaml` / `.yml` file, a relative path being relative to the
+    folder of the file that names it. The base is loaded first (it may extend
+    another in turn; a cycle is refused, naming the chain of files), then the
+    file's own keys override its values: a dict-valued field (`psf`,
+    `model_kwargs`, `noise`, `data_options`) merges key by key, so
+    `model_kwargs: {base_filters: 16}` keeps the base's other builder
+    arguments, except that a dict naming another `kind` (`psf: {kind:
+    gaussian}`) replaces the base's; any other value (`null` included)
+    replaces the base's.
+
     Args:
         path_or_recipe: str or path-like. A `.json` / `.yaml` file, or the name
             of a recipe in `coordgate_keras/training/recipes/` (see
@@ -319,13 +326,19 @@ def load_config(path_or_recipe):
 
     Returns:
         A `TrainConfig`.
+
+    Example:
+
+    >>> from coordgate_keras.training import load_config
+    >>> cfg = load_config("unet_d3_w16")  # extends: unet_d3, which extends _base.yaml
+    >>> cfg.model, cfg.model_kwargs, cfg.precision
+    ('unet_d3', {'residual': True, 'base_filters': 16}, 'float32')
     """
     path = os.fspath(path_or_recipe)
     if os.path.isfile(path):
         return TrainConfig.from_file(path)
-    recipe = os.path.join(RECIPES_DIR, f"{path}.yaml")
-    if os.sep not in path and os.path.isfile(recipe):
-        return TrainConfig.from_file(recipe)
+    if path in list_recipes():
+        return TrainConfig.from_file(_recipe_path(path))
     raise av.invalid_value(
         None,
         "path_or_recipe",
@@ -336,14 +349,98 @@ def load_config(path_or_recipe):
 
 
 def list_recipes():
-    """Names of the packaged recipes."""
+    """Names of the packaged recipes (not the shared base, `_base.yaml`)."""
     if not os.path.isdir(RECIPES_DIR):
         return []
     return sorted(
         name[: -len(".yaml")]
         for name in os.listdir(RECIPES_DIR)
-        if name.endswith(".yaml")
+        if name.endswith(".yaml") and not name.startswith("_")
     )
+
+
+def _read_config_file(path):
+    """The values of config file `path`, its `extends` chain applied (a dict).
+
+    See `load_config` for `extends` and how a file's values override its
+    base's.
+    """
+    return _read_extending(os.path.abspath(os.fspath(path)), ())
+
+
+def _recipe_path(name):
+    return os.path.join(RECIPES_DIR, f"{name}.yaml")
+
+
+def _read_extending(path, chain):
+    chain = (*chain, path)
+    values = _read_mapping(path)
+    if EXTENDS not in values:
+        return values
+    base = _base_path(values.pop(EXTENDS), path)
+    if base in chain:
+        files = " -> ".join(chain[chain.index(base) :] + (base,))
+        raise av.invalid_value(
+            None,
+            EXTENDS,
+            "a base that does not extend this file in turn",
+            f"a cycle of `extends`: {files}",
+        )
+    return _merge(_read_extending(base, chain), values)
+
+
+def _read_mapping(path):
+    if not path.endswith(CONFIG_SUFFIXES):
+        raise av.invalid_value(
+            None, "path", "a .json, .yaml or .yml file", f"path={path!r}"
+        )
+    with open(path) as f:
+        text = f.read()
+    if path.endswith(".json"):
+        values = json.loads(text)
+    else:
+        import yaml
+
+        values = yaml.safe_load(text) or {}
+    if not isinstance(values, dict):
+        raise av.invalid_value(
+            None, "config", "a mapping of config fields", f"{values!r} in {path}"
+        )
+    return values
+
+
+def _base_path(base, path):
+    """The file that `extends: base` in the file `path` names."""
+    folder = os.path.dirname(path)
+    if isinstance(base, str) and base.endswith(CONFIG_SUFFIXES):
+        candidate = os.path.abspath(os.path.join(folder, os.path.expanduser(base)))
+        if os.path.isfile(candidate):
+            return candidate
+    elif isinstance(base, str) and base in list_recipes():
+        return _recipe_path(base)
+    raise av.invalid_value(
+        base,
+        EXTENDS,
+        "a recipe name (one of "
+        + ", ".join(repr(r) for r in list_recipes())
+        + f") or an existing .json/.yaml/.yml file (relative to {folder})",
+        f"extends={base!r} in {path}",
+    )
+
+
+def _merge(base, changes):
+    """`changes` over `base`: dicts merge key by key unless `kind` changes."""
+    merged = copy.deepcopy(base)
+    for key, value in changes.items():
+        old = merged.get(key)
+        if (
+            isinstance(old, dict)
+            and isinstance(value, dict)
+            and value.get("kind", old.get("kind")) == old.get("kind")
+        ):
+            value = _merge(old, value)
+        merged[key] = copy.deepcopy(value)
+    return merged
 
 
 # === Validation ===
@@ -354,6 +451,8 @@ def _check_key(key):
     if key not in names:
         close = difflib.get_close_matches(str(key), names, n=3)
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        if key == EXTENDS:
+            hint = " (`extends` is read from config files: `load_config`, `from_file`)"
         raise av.invalid_value(
             None,
             "config",

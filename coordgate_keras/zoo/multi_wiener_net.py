@@ -43,7 +43,7 @@ def build_multiwienernet(
     U-Net allows it: batch normalisation and 24 channels at the first level
     (theirs then uses 64-128-...-1024 over six levels; here channels double from
     24 over `depth` levels). Measured with this package's trainer (64x64, 300
-    steps of batch 8, 3 seeds; `benchmarks/deblur2d.py --quick`), the
+    steps of batch 8, 3 seeds; `python -m benchmarks.deblur2d --quick`), the
     batch-normalised network trains to below the blurred input (31.77 +- 0.10
     dB vs 32.35 dB) and `normalization=None` (the plain U-Nets' setting) to
     36.70 +- 0.17 dB: pass it unless you reproduce the authors' setup.

@@ -1,17 +1,11 @@
-"""benchmarks/coordgate_encodings.py and deblur2d.py: the pieces that decide
-what the studies report (spectra, run order), against closed forms."""
-
-import pathlib
-import sys
+"""`benchmarks.coordgate_encodings` and `benchmarks.deblur2d`: the pieces that
+decide what the studies report (spectra, run order), against closed forms."""
 
 import numpy as np
 import pytest
 
-# The scripts import each other (and `_study`) as top-level modules.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
-
-import coordgate_encodings as encodings  # noqa: E402
-import deblur2d  # noqa: E402
+from benchmarks import coordgate_encodings as encodings
+from benchmarks import deblur2d
 
 
 @pytest.mark.parametrize("cycles, expected", [(2, 0.0), (3, 0.0), (6, 1.0), (11, 1.0)])

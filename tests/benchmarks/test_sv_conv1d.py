@@ -1,29 +1,14 @@
-"""benchmarks/sv_conv1d.py: references, Jacobians and a tiny end-to-end run."""
+"""`benchmarks.sv_conv1d`: references, Jacobians and a tiny end-to-end run."""
 
-import importlib.util
 import json
-import pathlib
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from benchmarks import _study as study
+from benchmarks import sv_conv1d as sv
 from coordgate_keras.data import varying_blur_1d_matrix
-
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(name):
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sv = _load("sv_conv1d")
-study = _load("_study")
 
 TINY = sv.StudyConfig(
     scale="smoke",

@@ -1,6 +1,9 @@
 import json
+import pathlib
+import re
 
 import pytest
+import yaml
 
 from coordgate_keras.training import TrainConfig, list_recipes, load_config
 from coordgate_keras.training import config as config_lib
@@ -277,8 +280,129 @@ def test_recipes_are_complete_and_match_the_published_setting():
         assert (cfg.precision, cfg.xla, cfg.seed) == (precision, xla, 0)
         assert cfg.psf == config_lib.DEFAULT_PSF
         assert cfg.noise == config_lib.DEFAULT_NOISE
-        # A complete config: every field is written in the file.
-        import yaml
 
+    # A complete config: every field is written in a recipe or in what it
+    # extends, and a recipe holds only what differs from its base.
+    def read(name):
         with open(f"{config_lib.RECIPES_DIR}/{name}.yaml") as f:
-            assert sorted(yaml.safe_load(f)) == sorted(TrainConfig.field_names())
+            return yaml.safe_load(f)
+
+    base = read("_base")
+    assert "extends" not in base
+    assert sorted(base) == sorted(set(TrainConfig.field_names()) - {"model"})
+    for name in EXPECTED_RECIPES:
+        recipe = read(name)
+        parent = recipe.pop("extends")
+        parent_values = (
+            base if parent == "_base.yaml" else load_config(parent).to_dict()
+        )
+        assert recipe, name
+        for key, value in recipe.items():
+            assert value != parent_values.get(key), (name, key)
+
+
+def test_every_packaged_weight_file_was_trained_from_a_recipe():
+    # The sidecars record the config each published weight file was trained with
+    # (fields added since then at their defaults): every one is a packaged recipe,
+    # resolved through its `extends`.
+    sidecars = sorted(
+        pathlib.Path(config_lib.__file__).parents[1].glob("zoo/weights/*.json")
+    )
+    recipes = [load_config(name) for name in list_recipes()]
+    assert sidecars
+    for path in sidecars:
+        recipe = TrainConfig.from_dict(json.loads(path.read_text())["recipe"])
+        assert recipe in recipes, path.name
+
+
+def test_the_shared_base_is_not_a_recipe():
+    assert "_base" not in list_recipes()
+    with pytest.raises(ValueError, match=r"Received: path_or_recipe='_base'"):
+        load_config("_base")
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_extends_merges_dict_fields_key_by_key(tmp_path):
+    _write(
+        tmp_path / "base.yaml",
+        "model: unet_d2\n"
+        "model_kwargs: {residual: true, base_filters: 16}\n"
+        "psf: {kind: zernike, grid_shape: [8, 8], kernel_size: 31}\n"
+        "noise: {photons_range: [100.0, 1000.0], clip: true}\n"
+        "image_size: [64, 96]\n"
+        "steps: 300\n"
+        "seed: 3\n",
+    )
+    (tmp_path / "runs").mkdir()
+    child = _write(
+        tmp_path / "runs" / "child.yaml",
+        "extends: ../base.yaml\n"
+        "model_kwargs: {base_filters: 8}\n"
+        "psf: {kernel_size: 15}\n"
+        "image_size: [32]\n"
+        "steps: 100\n",
+    )
+    cfg = load_config(str(child))
+    # Dicts: the child's keys over the base's; the rest from the base.
+    assert cfg.model_kwargs == {"residual": True, "base_filters": 8}
+    assert cfg.psf == {"kind": "zernike", "grid_shape": [8, 8], "kernel_size": 15}
+    assert cfg.noise == {"photons_range": [100.0, 1000.0], "clip": True}
+    # Other values (lists too) replace the base's; unset ones come from the base.
+    assert (cfg.image_size, cfg.steps, cfg.seed, cfg.model) == ([32], 100, 3, "unet_d2")
+    # A grandchild in JSON, naming its base by a path relative to its own folder.
+    grandchild = _write(
+        tmp_path / "g.json",
+        json.dumps(
+            {
+                "extends": "runs/child.yaml",
+                "noise": None,
+                "psf": {"kind": "gaussian", "grid_shape": [2, 2]},
+            }
+        ),
+    )
+    cfg = TrainConfig.from_file(grandchild)
+    assert cfg.noise is None
+    # Another `kind` starts the dict afresh (as `override` does).
+    assert cfg.psf == {"kind": "gaussian", "grid_shape": [2, 2]}
+    assert cfg.model_kwargs == {"residual": True, "base_filters": 8}
+
+
+def test_a_config_file_extends_a_recipe_by_name(tmp_path):
+    path = _write(tmp_path / "mine.yaml", "extends: unet_d3_w16\nsteps: 20\n")
+    assert load_config(path) == load_config("unet_d3_w16").replace(steps=20)
+
+
+def test_extends_cycle_and_unknown_base_are_refused(tmp_path):
+    a = _write(tmp_path / "a.yaml", "extends: b.yaml\nsteps: 1\n")
+    b = _write(tmp_path / "b.yaml", "extends: a.yaml\n")
+    ra, rb = re.escape(str(a)), re.escape(str(b))
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `extends`. Expected a base that does not "
+        rf"extend this file in turn. Received: a cycle of `extends`: {ra} -> {rb} -> {ra}$",
+    ):
+        load_config(a)
+    c = _write(tmp_path / "c.yaml", "extends: c.yml\n")
+    _write(tmp_path / "c.yml", "extends: c.yaml\n")
+    with pytest.raises(ValueError, match=r"a cycle of `extends`: .*c.yaml -> .*c.yml"):
+        load_config(c)
+    me = _write(tmp_path / "me.yaml", "extends: me.yaml\n")
+    rme = re.escape(str(me))
+    with pytest.raises(ValueError, match=rf"a cycle of `extends`: {rme} -> {rme}$"):
+        load_config(me)
+    for base in ("no_such_recipe", "missing.yaml", "_base", "null"):
+        path = _write(tmp_path / "d.yaml", f"extends: {base}\n")
+        with pytest.raises(
+            ValueError,
+            match=r"Invalid value for argument `extends`. Expected a recipe name \(one "
+            r"of 'coordconv_unet_d2', .*\) or an existing .json/.yaml/.yml file "
+            rf"\(relative to {re.escape(str(tmp_path))}\). Received: extends=.* "
+            rf"in {re.escape(str(path))}$",
+        ):
+            load_config(path)
+    with pytest.raises(ValueError, match=r"`extends` is read from config files"):
+        TrainConfig.from_dict({"extends": "unet_d2"})

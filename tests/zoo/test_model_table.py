@@ -10,9 +10,9 @@ MODELS_MD = pathlib.Path(__file__).resolve().parents[2] / "docs" / "MODELS.md"
 
 
 def test_models_md_is_up_to_date():
-    """Regenerate with `python benchmarks/make_model_table.py` when this fails."""
+    """Regenerate with `python -m benchmarks.make_model_table` when this fails."""
     assert MODELS_MD.read_text() == render_model_table(), (
-        "docs/MODELS.md is stale: run `python benchmarks/make_model_table.py`"
+        "docs/MODELS.md is stale: run `python -m benchmarks.make_model_table`"
     )
 
 
