@@ -80,6 +80,7 @@ def test_every_registry_model_loads_in_a_fresh_process_after_one_import(tmp_path
         )
 
 
+@pytest.mark.slow  # a subprocess that imports TensorFlow
 def test_subpackages_load_on_first_use_and_import_prints_nothing():
     result = _python(
         """

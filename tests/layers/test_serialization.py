@@ -6,6 +6,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 import coordgate_keras as cg
 
@@ -38,6 +39,7 @@ def _on_accelerator():
     return False
 
 
+@pytest.mark.slow  # a subprocess that imports TensorFlow
 def test_keras_file_round_trip_in_fresh_process(tmp_path):
     model = _model()
     rng = np.random.default_rng(0)

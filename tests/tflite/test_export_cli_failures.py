@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from coordgate_keras.tflite import cli
 
 
@@ -23,6 +25,7 @@ def test_out_naming_a_file_is_refused_before_exporting(tmp_path, capsys):
     assert target.read_text() == "mine"
 
 
+@pytest.mark.slow  # a subprocess that imports TensorFlow and exports
 def test_module_runs_the_onnx_format(tmp_path):
     """`python -m coordgate_keras.tflite.cli --format onnx` reaches the ONNX
     export (the `__main__` block once ran before `_run_onnx` was defined)."""

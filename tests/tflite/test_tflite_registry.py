@@ -24,8 +24,9 @@ INT8_DEFAULT = {"unet_d2", "coordconv_unet_d2", "coordgate_unet_d2", "coordgate_
 
 
 # Depths 3-5 of the U-Net families exercise the same export code as 1-2 at
-# 7-15 s of CPU each: `make test-slow`.
-DEEP = ("_d3", "_d4", "_d5")
+# 7-15 s of CPU each, and MultiWienerNet's float32 export takes 9 s: `make
+# test-slow`.
+DEEP = ("_d3", "_d4", "_d5", "multiwienernet")
 
 
 @pytest.mark.parametrize(

@@ -276,6 +276,8 @@ def test_cli_frame_size(tmp_path, capsys, keras_file):
     assert sidecar["tile"]["frame_shape"] == [128, 96]
     assert sidecar["tile"]["tile_shape"] == [32, 32]
     assert sidecar["tile"]["alignment"] == 2
+    # A depth-1 U-Net's margin (test_deblur checks it against a pixel's reach).
+    assert sidecar["tile"]["receptive_field_margin"] == 10
     assert len(sidecar["tile"]["verified_origins"]) == 5
     assert sidecar["verification"]["max_abs_error"] <= 1e-4
     assert f"| {stem}_float32.tflite | none |" in capsys.readouterr().out

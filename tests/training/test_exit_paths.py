@@ -106,6 +106,8 @@ def _signal_run(tmp_path, sig, code, line):
     assert not [n for n in os.listdir(run) if ".tmp-" in n or n == ".lock"]
 
 
+# In process, test_sources checks the NaN stop's message; here the process's exit.
+@pytest.mark.slow  # a subprocess training
 def test_nan_loss_exits(tmp_path):
     _nan_run(tmp_path)
 
@@ -153,6 +155,7 @@ def test_traceback_flag_shows_the_traceback(tmp_path, capsys):
     assert err.strip().splitlines()[-1].startswith("coordgate-train: error: ")
 
 
+@pytest.mark.slow  # a subprocess that imports TensorFlow
 def test_exit_watchdog_ends_a_run_that_cannot_handle_ctrl_c(tmp_path):
     """A main thread that never gets to end (here it swallows the interrupt;
     in TensorFlow it can block in native code) is ended by the watchdog: one

@@ -31,6 +31,7 @@ def _weights_of(model):
 @pytest.mark.skipif(
     not _weights.tags("coordgate_unet_d1"), reason="no packaged weights"
 )
+@pytest.mark.slow  # two trainings
 def test_training_starts_from_a_published_tag_and_from_a_file(tmp_path):
     published = create_model("coordgate_unet_d1", weights="zernike_256")
     train(TrainConfig(**BASE, init_weights="zernike_256"), tmp_path / "tag", verbose=0)

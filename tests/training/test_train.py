@@ -247,6 +247,7 @@ def test_xla_setting_is_resolved_honoured_and_logged(tmp_path, capsys):
     assert "XLA on" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a MultiWienerNet training
 def test_multiwienernet_psfs_field_starts_from_the_field_psfs(tmp_path):
     from coordgate_keras.training import builder_kwargs, load_trained, psf_field
 
