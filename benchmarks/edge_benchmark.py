@@ -7,7 +7,7 @@ For each `--models` (default `unet_d2`, `coordgate_unet_d2` and
 
 - TFLite float32, float16 and int8, CoordGate gates in the default "auto"
   representation (row + column terms), and for the CoordGate models also the
-  full-resolution "constant" gates (the representation before issue 13);
+  full-resolution "constant" gates (the representation before the compact gates);
 - ONNX float32, run in ONNX Runtime (`--no-onnx` leaves it out, and with it
   the need for the `onnx` extra);
 
@@ -71,7 +71,7 @@ BASELINE = "unet_d2"  # what the ratios divide by
 TFLITE = (("float32", "none", "auto"), ("float16", "float16", "auto"))
 TFLITE += (("int8", "int8", "auto"),)
 CONSTANT = (("float32 const", "none", "constant"), ("int8 const", "int8", "constant"))
-# Targets of issue 13.
+# Targets set for the compact-gate export (row + column gate terms).
 SIZE_TARGET = 1.25  # CoordGate file / U-Net file
 LATENCY_TARGET = 1.05  # CoordGate latency / U-Net latency
 ORT_PEER_TARGET = 1.0  # our fastest float32 / ORT on the author's model
@@ -433,7 +433,7 @@ def summarize(artefacts, workers, sizes, models=MODELS):
 
 def markdown(env, args, artefacts, workers, summary):
     sizes, threads = args.sizes, sorted(workers)
-    gates = "`auto` = row + column terms (issue 13), `const` = full-resolution "
+    gates = "`auto` = row + column terms, `const` = full-resolution "
     lines = [
         "# Edge benchmark: size, parity and latency of the edge artefacts, with peers",
         "",
@@ -520,7 +520,7 @@ def markdown(env, args, artefacts, workers, summary):
         verdict = "met" if ratio <= SIZE_TARGET else "not met"
         lines.append(
             f"- File size, CoordGate / U-Net, {label} at {size}: {ratio:.3f} "
-            f"(target <= {SIZE_TARGET}, issue 13: {verdict})."
+            f"(target <= {SIZE_TARGET}: {verdict})."
         )
     for key, ratio in summary["int8_size_ratio"].items():
         size, name = key.split("|")

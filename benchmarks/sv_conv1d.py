@@ -1,4 +1,4 @@
-"""1D study: can a CNN learn a spatially-varying convolution? (issue 12)
+"""1D study: can a CNN learn a spatially-varying convolution?
 
 The paper's first claim: in 1D a translation-invariant CNN cannot learn a
 spatially-varying convolution well, and CoordGate can, cheaply. Random signals

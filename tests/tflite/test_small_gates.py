@@ -282,7 +282,8 @@ def test_map_gate_tflite(tmp_path, spatial_ops):
 @pytest.mark.slow
 @pytest.mark.parametrize("quantization", ["none", "int8"])
 def test_registry_coordgate_unet_file_size_at_256(tmp_path, quantization):
-    """Issue 13's target: CoordGate U-Net file <= 1.25x the plain U-Net's at 256^2."""
+    """The compact gates' target: a CoordGate U-Net file <= 1.25x the plain
+    U-Net's at 256^2."""
     from coordgate_keras.zoo import create_model
 
     sizes = {}
