@@ -181,3 +181,74 @@ def test_weights_table_matches_the_sidecars(page):
         r"^\| blurred input \|.*\| ([\d.]+) \| ([\d.]+) \|$", page.read_text(), re.M
     )
     assert blurred == {row.groups()}, page.name
+
+
+@pytest.mark.slow  # the demo's Keras part at its default size
+def test_readme_demo_table_is_what_the_demo_prints_now(tmp_path):
+    """The PSNR / SSIM table in the README's demo output is a run of today's
+    code: each number within the rounding of its printed digits."""
+    from coordgate_keras.demo import DemoOptions, run_demo
+
+    printed = {}
+    for line in README.read_text().splitlines():
+        match = re.match(r"^(blurred input|\w+)\s+(\d+\.\d\d)\s+(\d\.\d{4})\s+", line)
+        if match:
+            printed[match.group(1)] = (float(match.group(2)), float(match.group(3)))
+    assert set(printed) == {"blurred input", "unet_d2", "coordgate_unet_d2"}
+    report = run_demo(DemoOptions(out_dir=str(tmp_path), export=False), verbose=False)
+    now = {row["name"]: (row["psnr"], row["ssim"]) for row in report["scores"]}
+    assert set(now) == set(printed)
+    for name, (psnr, ssim) in printed.items():
+        assert now[name][0] == pytest.approx(psnr, abs=0.0051), name
+        assert now[name][1] == pytest.approx(ssim, abs=0.000051), name
+
+
+STUDY_TABLES = [
+    # (results.json, the header of its table in docs/reproduction.md)
+    ("deblur2d/full_h100", "| model | params | PSNR, pooled (dB) | SSIM |"),
+    ("deblur2d/quick", "| model | params | PSNR (dB) | SSIM | PSNR at init |"),
+]
+
+
+def study_table_psnr(page, header):
+    """{model: "mean[ ± std]"} of the table under `header`: rows naming models
+    in backticks, `a` / `_dN` rows expanded (`unet_d1` / `_d2` -> unet_d1,
+    unet_d2), and the blurred input."""
+    lines = page.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    values = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip().replace("**", "") for c in line.strip("|").split("|")]
+        first = re.sub(r"\s*\(\d seeds?\)$", "", cells[0])
+        if first == "blurred input":
+            values[first] = cells[2]
+            continue
+        names = [n.strip() for n in first.split(" / ")]
+        if not all(re.fullmatch(r"`\w+`", n) for n in names):
+            continue  # a labelled variant (e.g. MultiWienerNet with batch norm)
+        names = [n.strip("`") for n in names]
+        names = [names[0]] + [names[0].rsplit("_d", 1)[0] + n for n in names[1:]]
+        scores = [s.strip() for s in cells[2].split(" / ")]
+        assert len(scores) == len(names), line
+        values.update(zip(names, scores))
+    return values
+
+
+@pytest.mark.parametrize("folder, header", STUDY_TABLES, ids=lambda v: str(v)[:20])
+def test_study_tables_match_their_results(folder, header):
+    """The 2D study's PSNRs in docs/reproduction.md are those of its results.json."""
+    results = json.loads(
+        (ROOT / "benchmarks" / "results" / folder / "results.json").read_text()
+    )
+    table = study_table_psnr(ROOT / "docs" / "reproduction.md", header)
+    assert len(table) >= 6 and "blurred input" in table
+    for name, text in table.items():
+        if name == "blurred input":
+            assert text == f"{results['blurred']['psnr']:.2f}", name
+            continue
+        row = results["models"][name]
+        mean, std = row["psnr_mean"], row["psnr_std"]
+        shown = [f"{mean:.2f}"] + ([] if std is None else [f"{std:.2f}"])
+        assert text.split(" ± ") == shown, name
