@@ -198,29 +198,34 @@ def markdown(payload):
         "(base_filters=32). Seconds: median of "
         f"{args['repeats']} run(s) after a warm-up batch of tiles (the whole-frame "
         "call: no warm-up, its time includes tracing); each row its own process.",
-        "- max |diff|: largest difference from the whole-frame Keras output.",
+        "- max |diff|: largest difference from the whole-frame Keras output; "
+        "PSNR vs whole: of the output against the whole-frame Keras output (dB, "
+        "inf where equal).",
     ]
     if args.get("note"):
         lines.append(f"- Note: {args['note']}")
     lines += [
         "",
         "| model | runtime | threads | s / frame | Mpx/s | peak RSS (MiB) | "
-        "RSS before run (MiB) | max abs diff |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "RSS before run (MiB) | max abs diff | PSNR vs whole (dB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in payload["rows"]:
         if "error" in row:
             lines.append(
                 f"| {row['model']} | {row['runtime']} | {row['threads']} | "
-                f"not run: {row['error'].splitlines()[-1][:120]} | | | | |"
+                f"not run: {row['error'].splitlines()[-1][:120]} | | | | | |"
             )
             continue
         diff = row.get("max_abs_diff")
+        match = row.get("psnr_vs_whole_db")
         lines.append(
             f"| {row['model']} | {row['runtime']} | {row['threads']} | "
             f"{row['seconds']:.2f} | {mpx / row['seconds']:.3f} | "
             f"{row['peak_rss_mib']:.0f} | {row['rss_before_mib']:.0f} | "
             + ("" if diff is None else f"{diff:.2g}")
+            + " | "
+            + ("" if match is None else f"{match:.1f}")
             + " |"
         )
     for name, runtimes in payload["missing"].items():
@@ -305,7 +310,12 @@ def main(argv=None):
                     if runtime == "keras whole":
                         reference = result
                     elif reference is not None:
+                        from coordgate_keras.training import metrics
+
                         row["max_abs_diff"] = float(np.abs(result - reference).max())
+                        row["psnr_vs_whole_db"] = float(
+                            metrics.pooled_psnr(reference, result)
+                        )
                     out.unlink()
                 rows.append(row)
                 print(json.dumps(row)[:300], flush=True)

@@ -4,8 +4,8 @@ A config is loaded from and saved to JSON or YAML (a file may start from
 another with `extends:`, see `load_config`), every field can be changed from
 the command line (`override(["steps=100", "psf.kernel_size=15"])`), and
 unknown keys are an error that lists the valid ones. The defaults reproduce the
-setting measured on an H100 for the published weights (128x128, batch 16, 1,500 steps, Adam 1e-3
-with a cosine schedule, MSE, residual U-Nets, a Zernike 8x8 field of 31 px
+2D study's setting measured on an H100 (128x128, batch 16, 1,500 steps, Adam
+1e-3 with a cosine schedule, MSE, residual U-Nets, a Zernike 8x8 field of 31 px
 PSFs, Poisson + Gaussian noise).
 """
 
