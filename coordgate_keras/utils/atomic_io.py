@@ -153,9 +153,7 @@ def atomic_file(path, overwrite=True, mode=0o644, keep_name=False):
                 check_destination(path, overwrite)
             os.replace(tmp, path)
         finally:
-            for leftover in {tmp, named}:
-                if os.path.lexists(leftover):
-                    _remove(leftover)
+            _remove_leftovers(tmp, named)
 
 
 def atomic_write(path, write, overwrite=True):
@@ -258,8 +256,7 @@ def atomic_directory(path, overwrite=False):
                 check_destination(path, overwrite)
             replace_directory(tmp, path)
         finally:
-            if os.path.lexists(tmp):
-                _remove(tmp)
+            _remove_leftovers(tmp)
 
 
 @contextlib.contextmanager
@@ -310,8 +307,7 @@ def atomic_bundle(directory):
                     else:
                         os.replace(source, target)
         finally:
-            if os.path.lexists(tmp):
-                _remove(tmp)
+            _remove_leftovers(tmp)
 
 
 def replace_directory(source, path):
@@ -323,10 +319,11 @@ def replace_directory(source, path):
     if not os.path.lexists(path):
         os.rename(source, path)
         return
-    if _exchange(source, path):
-        # `source` now holds the old content.
-        _remove(source)
-        return
+    with signals_deferred():  # an interrupt now would strand the old content
+        if _exchange(source, path):
+            # `source` now holds the old content.
+            _remove(source)
+            return
     aside = temporary_path(path)
     os.rename(path, aside)
     try:
@@ -334,7 +331,7 @@ def replace_directory(source, path):
     except BaseException:
         os.rename(aside, path)
         raise
-    _remove(aside)
+    _remove_leftovers(aside)
 
 
 @contextlib.contextmanager
@@ -405,6 +402,16 @@ def _process_alive(pid):
     except (PermissionError, OSError):
         return True  # Exists, owned by someone else (or unknown): leave it.
     return True
+
+
+def _remove_leftovers(*paths):
+    """Removes the temporaries that exist of `paths`, with SIGINT and SIGTERM
+    held: a Ctrl-C in the middle (a folder's removal runs many Python steps)
+    would leave part of one behind."""
+    with signals_deferred():
+        for path in dict.fromkeys(paths):
+            if os.path.lexists(path):
+                _remove(path)
 
 
 def _remove(path):

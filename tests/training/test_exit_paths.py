@@ -33,27 +33,18 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _start(tmp_path, *extra):
-    config_path = tmp_path / "cfg.yaml"
-    TrainConfig(**CONFIG).save(config_path)
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.Popen(
-        [sys.executable, "-m", "coordgate_keras.training.cli",
-         "--workdir", str(tmp_path / "run"), "--config", str(config_path),
-         "--cache-dir", str(tmp_path / "cache"), "--verbose", "0", *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=_default_sigint,
-    )  # fmt: skip
+@pytest.fixture
+def start(start_train_cli):
+    """`start(folder, *extra)`: a `coordgate-train` run of CONFIG in `folder`."""
 
+    def start(folder, *extra):
+        folder.mkdir(parents=True, exist_ok=True)
+        TrainConfig(**CONFIG).save(folder / "cfg.yaml")
+        return start_train_cli(
+            folder / "run", folder / "cfg.yaml", folder / "cache", *extra
+        )
 
-def _default_sigint():
-    """The child takes SIGINT as a terminal's Ctrl-C would reach it. Started
-    from a background job of a non-interactive shell (`make test &`, some CI
-    runners), a process inherits SIGINT *ignored*, and Python then installs no
-    KeyboardInterrupt handler: the signal would be dropped, as it should be for
-    such a job, and the run would go on (this was the 'hang' seen in clean-clone
-    runs)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return start
 
 
 def _finish(proc, seconds):
@@ -67,8 +58,8 @@ def _finish(proc, seconds):
     return proc.returncode, out, err
 
 
-def _wait_for_training(tmp_path, proc):
-    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+def _wait_for_training(folder, proc):
+    metadata = folder / "run" / "backup" / "training_metadata.json"
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
         try:
@@ -80,8 +71,8 @@ def _wait_for_training(tmp_path, proc):
     pytest.fail("training did not start")
 
 
-def _nan_run(tmp_path):
-    proc = _start(tmp_path, "--set", "learning_rate=1e6")
+def _nan_run(start, folder):
+    proc = start(folder, "--set", "learning_rate=1e6")
     code, _, err = _finish(proc, 300)
     assert code == 1, err[-3000:]
     assert "Traceback" not in err
@@ -91,9 +82,9 @@ def _nan_run(tmp_path):
     assert "the loss is NaN or infinite" in lines[0]
 
 
-def _signal_run(tmp_path, sig, code, line):
-    proc = _start(tmp_path)
-    _wait_for_training(tmp_path, proc)
+def _signal_run(start, folder, sig, code, line):
+    proc = start(folder)
+    _wait_for_training(folder, proc)
     sent = time.monotonic()
     proc.send_signal(sig)
     status, _, err = _finish(proc, 60)
@@ -102,31 +93,35 @@ def _signal_run(tmp_path, sig, code, line):
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == line
     # What the next run needs is complete: it resumes (tested in test_resume).
-    run = tmp_path / "run"
+    run = folder / "run"
     assert not [n for n in os.listdir(run) if ".tmp-" in n or n == ".lock"]
 
 
 # In process, test_sources checks the NaN stop's message; here the process's exit.
 @pytest.mark.slow  # a subprocess training
-def test_nan_loss_exits(tmp_path):
-    _nan_run(tmp_path)
+def test_nan_loss_exits(tmp_path, start):
+    _nan_run(start, tmp_path)
 
 
-def test_ctrl_c_exits_130(tmp_path):
-    _signal_run(tmp_path, signal.SIGINT, 130, "coordgate-train: interrupted")
+def test_ctrl_c_exits_130(tmp_path, start):
+    _signal_run(start, tmp_path, signal.SIGINT, 130, "coordgate-train: interrupted")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attempt", range(4))
-def test_nan_loss_exits_repeated(tmp_path, attempt):
-    _nan_run(tmp_path)
+def test_nan_loss_exits_repeated(tmp_path, attempt, start):
+    _nan_run(start, tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attempt", range(2))
-def test_ctrl_c_and_sigterm_exit_repeated(tmp_path, attempt):
-    _signal_run(tmp_path / "int", signal.SIGINT, 130, "coordgate-train: interrupted")
-    _signal_run(tmp_path / "term", signal.SIGTERM, 143, "coordgate-train: terminated")
+def test_ctrl_c_and_sigterm_exit_repeated(tmp_path, attempt, start):
+    _signal_run(
+        start, tmp_path / "int", signal.SIGINT, 130, "coordgate-train: interrupted"
+    )
+    _signal_run(
+        start, tmp_path / "term", signal.SIGTERM, 143, "coordgate-train: terminated"
+    )
 
 
 # === In process: the message, and the traceback behind --traceback ===
@@ -166,9 +161,12 @@ def test_exit_watchdog_ends_a_run_that_cannot_handle_ctrl_c(tmp_path):
         "from coordgate_keras.training import cli\n"
         "open(os.path.join(sys.argv[1], '.lock'), 'w').write(f'{os.getpid()}\\n')\n"
         "cli._exit_watchdog(sys.argv[1], grace=1)\n"
-        "print('ready', flush=True)\n"
+        "ready = False\n"
         "while True:\n"
-        "    try:\n"
+        "    try:\n"  # 'ready' is printed where the interrupt is swallowed
+        "        if not ready:\n"
+        "            ready = True\n"
+        "            print('ready', flush=True)\n"
         "        time.sleep(60)\n"
         "    except KeyboardInterrupt:\n"
         "        pass\n"
@@ -178,7 +176,8 @@ def test_exit_watchdog_ends_a_run_that_cannot_handle_ctrl_c(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_default_sigint,
+        # SIGINT at its default action (see conftest's start_train_cli).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGINT)

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -85,33 +84,16 @@ def test_train_on_crops(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_train_on_crops_resumes_after_kill(tmp_path, backend):
+def test_train_on_crops_resumes_after_kill(tmp_path, backend, start_train_cli):
     """Killed after its first backup and started again, a frame run ends where
     an uninterrupted run ends, on both backends."""
     cfg = dict(FRAMES, steps=8, checkpoint_every=2, eval_every=4)
     config_path = tmp_path / "cfg.json"
     config_path.write_text(json.dumps(cfg))
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
 
     def cli(workdir):
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "coordgate_keras.training.cli",
-                "--workdir",
-                str(workdir),
-                "--config",
-                str(config_path),
-                "--cache-dir",
-                str(tmp_path),
-                "--verbose",
-                "0",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        return start_train_cli(
+            workdir, config_path, tmp_path, backend=backend, stderr=subprocess.STDOUT
         )
 
     workdir = tmp_path / "killed"

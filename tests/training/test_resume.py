@@ -7,7 +7,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import keras
@@ -33,28 +32,6 @@ CONFIG = dict(
 )
 
 
-def _cli(workdir, config_path, cache):
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "coordgate_keras.training.cli",
-            "--workdir",
-            str(workdir),
-            "--config",
-            str(config_path),
-            "--cache-dir",
-            str(cache),
-            "--verbose",
-            "2",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def _backup_epoch(workdir):
     try:
         with open(workdir / "backup" / "training_metadata.json") as f:
@@ -73,13 +50,13 @@ def _writing(workdir, prefix="."):
     return any(name.startswith(prefix) and ".tmp-" in name for name in names)
 
 
-def _kill_once(workdir, config_path, cache, rng, mode, sig):
+def _kill_once(cli, workdir, config_path, cache, rng, mode, sig):
     """Starts the CLI, kills it with `sig` once training has moved on, at a
     random instant (`mode="random"`) or as soon as a backup write is seen in
     progress (`mode="write"`). Returns the exit status, and whether a write
     was in progress just before the kill."""
     start_epoch = _backup_epoch(workdir)
-    proc = _cli(workdir, config_path, cache)
+    proc = cli(workdir, config_path, cache)
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
         if _backup_epoch(workdir) > start_epoch:
@@ -98,7 +75,19 @@ def _kill_once(workdir, config_path, cache, rng, mode, sig):
     return proc.returncode, in_write
 
 
-def _kill_anywhere_then_resume(tmp_path, plan, seed, steps=CONFIG["steps"]):
+def _quiet(start_train_cli):
+    """A `coordgate-train` process with its output discarded."""
+
+    def cli(workdir, config_path, cache):
+        return start_train_cli(
+            workdir, config_path, cache, verbose="2",
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    return cli
+
+
+def _kill_anywhere_then_resume(cli, tmp_path, plan, seed, steps=CONFIG["steps"]):
     cfg = TrainConfig(**CONFIG).replace(steps=steps)
     config_path = tmp_path / "cfg.yaml"
     cfg.save(config_path)
@@ -106,7 +95,7 @@ def _kill_anywhere_then_resume(tmp_path, plan, seed, steps=CONFIG["steps"]):
     rng = random.Random(seed)
     outcomes = []
     for mode, sig in plan:
-        code, in_write = _kill_once(workdir, config_path, cache, rng, mode, sig)
+        code, in_write = _kill_once(cli, workdir, config_path, cache, rng, mode, sig)
         outcomes.append((mode, sig, code, in_write))
         if code == 0:
             break  # finished before the kill landed
@@ -114,7 +103,7 @@ def _kill_anywhere_then_resume(tmp_path, plan, seed, steps=CONFIG["steps"]):
         assert code in (-signal.SIGKILL, 128 + signal.SIGTERM), outcomes
     assert any(code != 0 for *_, code, _ in outcomes), outcomes
 
-    proc = _cli(workdir, config_path, cache)
+    proc = cli(workdir, config_path, cache)
     assert proc.wait(timeout=600) == 0, outcomes
 
     metrics = train(cfg, workdir, verbose=0)  # finished: returns the saved metrics
@@ -138,16 +127,17 @@ def _kill_anywhere_then_resume(tmp_path, plan, seed, steps=CONFIG["steps"]):
 
 
 @pytest.mark.tf_only(reason="TF run")
-def test_kill_during_checkpoint_write_then_resume(tmp_path):
+def test_kill_during_checkpoint_write_then_resume(tmp_path, start_train_cli):
     """SIGKILL inside a checkpoint write (the slow test kills ten times)."""
     plan = [("write", signal.SIGKILL)]
-    outcomes = _kill_anywhere_then_resume(tmp_path, plan, seed=0)
+    cli = _quiet(start_train_cli)
+    outcomes = _kill_anywhere_then_resume(cli, tmp_path, plan, seed=0)
     assert outcomes[0][3], outcomes  # the first kill landed inside a write
 
 
 @pytest.mark.slow
 @pytest.mark.tf_only(reason="TF run")
-def test_kill_at_random_instants_then_resume(tmp_path):
+def test_kill_at_random_instants_then_resume(tmp_path, start_train_cli):
     """Ten kills, alternating random instants and checkpoint writes, SIGKILL
     and SIGTERM."""
     plan = [
@@ -155,5 +145,6 @@ def test_kill_at_random_instants_then_resume(tmp_path):
         for mode in ("random", "write")
         for sig in (signal.SIGKILL, signal.SIGTERM)
     ] * 3
-    outcomes = _kill_anywhere_then_resume(tmp_path, plan[:10], seed=1, steps=40)
+    cli = _quiet(start_train_cli)
+    outcomes = _kill_anywhere_then_resume(cli, tmp_path, plan[:10], seed=1, steps=40)
     assert sum(in_write for *_, in_write in outcomes) >= 3, outcomes

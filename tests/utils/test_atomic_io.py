@@ -211,3 +211,41 @@ def test_sigkill_leftovers_are_removed_by_the_next_write(tmp_path):
     live.write_text("in progress")
     atomic_io.atomic_write_bytes(out / "b.json", b"{}")
     assert _entries(out) == sorted(["b.json", "keep.txt", live.name])
+
+
+def test_ctrl_c_while_a_replaced_folder_is_removed_leaves_nothing(tmp_path):
+    """A folder's removal runs many Python steps; Ctrl-C during it (here sent
+    as it starts) waits until it ends, so no part of a temporary is left."""
+    code = """
+        import shutil
+        real_rmtree = shutil.rmtree
+
+        def interrupted(path, *args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+            return real_rmtree(path, *args, **kwargs)
+
+        atomic_io.shutil.rmtree = interrupted
+        os.mkdir("ckpt")
+        open("ckpt/old", "w").write("old")
+        try:
+            with atomic_io.atomic_directory("ckpt", overwrite=True) as tmp:
+                open(os.path.join(tmp, "new"), "w").write("new")
+        except KeyboardInterrupt:
+            print("interrupted")
+        print(sorted(os.listdir(".")), sorted(os.listdir("ckpt")))
+    """
+    prelude = (
+        "import importlib.util, os, signal\n"
+        f"spec = importlib.util.spec_from_file_location('atomic_io', {MODULE!r})\n"
+        "atomic_io = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(atomic_io)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        # SIGINT at its default action: a background job inherits it ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    assert result.stdout.split("\n")[:2] == ["interrupted", "['ckpt'] ['new']"], (
+        result.stdout + result.stderr
+    )
