@@ -53,11 +53,10 @@ def export_tiles(name, frame, tile, workdir, runtimes=RUNTIMES[2:]):
     from coordgate_keras.tflite import export_onnx, export_tflite
 
     workdir.mkdir(parents=True, exist_ok=True)
-    from coordgate_keras.zoo import receptive_field
-
     model = frame_model(name, frame, tile)
     shape = (1, tile, tile, 1)
-    files, missing = {"margin": receptive_field(model)["margin"]}, {}
+    # Each file's report records the receptive-field margin its runner reads.
+    files, missing = {}, {}
     for runtime, export, kwargs in (
         ("tflite float32", export_tflite, {"quantization": "none"}),
         ("tflite int8", export_tflite, {"quantization": "int8"}),
@@ -127,7 +126,7 @@ def worker(spec):
             source = frame_model(spec["model"], frame_size, tile)
         else:
             source = spec["file"]
-        runner = open_runner(source, threads=threads, margin=spec.get("margin"))
+        runner = open_runner(source, threads=threads)
 
         def run():
             return deblur(runner, frame, batch_size=spec["batch_size"])
@@ -273,6 +272,7 @@ def main(argv=None):
     import numpy as np
 
     from benchmarks import _environment
+    from coordgate_keras.training import metrics
 
     env = _environment.describe()
     workdir = args.workdir or pathlib.Path(tempfile.mkdtemp(prefix="deblur_frame_"))
@@ -300,7 +300,6 @@ def main(argv=None):
                     "batch_size": args.batch_size,
                     "repeats": args.repeats,
                     "file": files.get(name, {}).get(runtime),
-                    "margin": files.get(name, {}).get("margin"),
                     "out": str(out),
                 }
                 row = {"model": name, "runtime": runtime, "threads": threads}
@@ -310,8 +309,6 @@ def main(argv=None):
                     if runtime == "keras whole":
                         reference = result
                     elif reference is not None:
-                        from coordgate_keras.training import metrics
-
                         row["max_abs_diff"] = float(np.abs(result - reference).max())
                         row["psnr_vs_whole_db"] = float(
                             metrics.pooled_psnr(reference, result)
@@ -340,7 +337,6 @@ def main(argv=None):
                 runtimes=(args.big_runtime,),
             )
             spec["file"] = big_files.get(args.big_runtime)
-            spec["margin"] = big_files["margin"]
         row = {k: spec[k] for k in ("model", "runtime", "threads")}
         row.update(_spawn(spec))
         big.append(row)

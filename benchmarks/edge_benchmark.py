@@ -517,46 +517,48 @@ def markdown(env, args, artefacts, workers, summary):
     lines += ["", "## Targets", ""]
     for key, ratio in summary["size_ratio"].items():
         size, label = key.split("|")
-        verdict = "met" if ratio <= SIZE_TARGET else "not met"
-        lines.append(
-            f"- File size, CoordGate / U-Net, {label} at {size}: {ratio:.3f} "
-            f"(target <= {SIZE_TARGET}: {verdict})."
-        )
+        what = f"File size, CoordGate / U-Net, {label} at {size}"
+        lines.append(_target_line(what, ratio, SIZE_TARGET))
     for key, ratio in summary["int8_size_ratio"].items():
         size, name = key.split("|")
-        verdict = "met" if ratio <= INT8_SIZE_TARGET else "not met"
-        lines.append(
-            f"- File size, int8 / float32, {name} at {size}: {ratio:.3f} "
-            f"(target <= {INT8_SIZE_TARGET}: {verdict})."
-        )
+        what = f"File size, int8 / float32, {name} at {size}"
+        lines.append(_target_line(what, ratio, INT8_SIZE_TARGET))
     for tag, ratios in summary["ratios"].items():
         size, t = tag.split("|")
         for label in ("tflite float32", "tflite int8"):
             ratio = ratios.get(f"coordgate_unet_d2 / {BASELINE} {label}")
             if ratio is not None:
-                verdict = "met" if ratio <= LATENCY_TARGET else "not met"
-                lines.append(
-                    f"- Latency, CoordGate / U-Net, {label}, {size}, {t} thread(s): "
-                    f"{ratio:.3f} (target <= {LATENCY_TARGET}: {verdict})."
-                )
+                what = f"Latency, CoordGate / U-Net, {label}, {size}, {t} thread(s)"
+                lines.append(_target_line(what, ratio, LATENCY_TARGET))
         ratio = ratios.get("ours fastest float32 / author onnx float32")
         if ratio is not None:
-            verdict = "met" if ratio <= ORT_PEER_TARGET else "not met"
-            lines.append(
-                f"- Our fastest float32 / ORT on the author's model, {size}, {t} "
-                f"thread(s): {ratio:.3f} (target <= {ORT_PEER_TARGET}: {verdict})."
+            what = (
+                f"Our fastest float32 / ORT on the author's model, {size}, {t} "
+                "thread(s)"
             )
+            lines.append(_target_line(what, ratio, ORT_PEER_TARGET))
         ratio = ratios.get("author onnx float32 / ours tflite int8")
         if ratio is not None:
-            verdict = "met" if ratio >= INT8_PEER_TARGET else "not met"
+            what = (
+                f"int8 speed-up over ORT on the author's model, {size}, {t} thread(s)"
+            )
             lines.append(
-                f"- int8 speed-up over ORT on the author's model, {size}, {t} "
-                f"thread(s): {ratio:.2f}x (target >= {INT8_PEER_TARGET}: {verdict})."
+                _target_line(
+                    what, ratio, INT8_PEER_TARGET, at_least=True, shown=f"{ratio:.2f}x"
+                )
             )
     lines += _gate_cost(artefacts, sizes)
     lines += _peer(artefacts, workers, sizes, threads)
     lines.append("")
     return "\n".join(lines)
+
+
+def _target_line(what, value, target, at_least=False, shown=None):
+    """`- what: value (target <= target: met)` (`>=` with `at_least`)."""
+    met = value >= target if at_least else value <= target
+    shown = f"{value:.3f}" if shown is None else shown
+    sign = ">=" if at_least else "<="
+    return f"- {what}: {shown} (target {sign} {target}: {'met' if met else 'not met'})."
 
 
 def _gate_cost(artefacts, sizes):
