@@ -170,7 +170,8 @@ def _run(args):
 
 
 # Seconds between Ctrl-C / SIGTERM and a forced exit when the main thread does not
-# get to handle it (blocked inside TensorFlow, e.g. on tf.data's iterator).
+# get to handle it (blocked in native code that does not return). A safeguard: the
+# test hangs that led to it were SIGINT inherited as ignored, which it cannot see.
 _EXIT_GRACE_SECONDS = 20
 
 
